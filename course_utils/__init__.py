@@ -1,0 +1,20 @@
+"""course_utils: the small, tested support package of the course.
+
+Modules, each named for what it holds:
+
+- ``environment``: device choice, seeding, smoke mode, Colab/offline detection, version report.
+- ``cache``: the cache folder and atomic writes (temp file or folder + rename).
+- ``assets``: paths of the packaged pretrained models (encoder, causal LM converted from GGUF).
+- ``data``: the course's real datasets (digits, tweets, surnames, Bible pairs, English text).
+- ``loaders``: ``Dataset`` classes and collate functions that DataLoader workers must be able to pickle.
+- ``training``: the canonical training loop taught in notebook 03b, reused by later notebooks.
+- ``plotting``: training curves, image grids, confusion matrices, heatmaps.
+- ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
+- ``runner``: executes notebooks headlessly with papermill and summarises the results.
+- ``errors``: the exception types, each message naming the problem and the fix.
+"""
+
+from course_utils.environment import get_device, seed_everything, smoke_mode
+
+__all__ = ["get_device", "seed_everything", "smoke_mode"]
+__version__ = "0.1.0"

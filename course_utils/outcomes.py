@@ -1,0 +1,71 @@
+"""Headline metrics and outcome checks: how a notebook proves it taught something.
+
+``record(accuracy=0.97)`` shows the numbers in the notebook and stores them in the output as a
+machine-readable bundle that the runner collects into its summary table. ``expect(...)`` records a metric
+and fails the notebook, with a message naming the metric, the value and the bar, when the bar is missed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+METRICS_MIME = "application/vnd.course.metrics+json"
+_recorded: dict[str, Any] = {}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, numbers.Number):
+        return float(value)
+    return str(value)
+
+
+def record(**metrics: Any) -> dict[str, Any]:
+    """Show ``metrics`` in the notebook and store them in its output for ``course_utils.runner``."""
+    if not metrics:
+        raise ValueError("record() needs at least one metric, e.g. record(accuracy=0.93)")
+    clean = {name: _plain(value) for name, value in metrics.items()}
+    _recorded.update(clean)
+    text = ", ".join(f"{k}={v}" for k, v in clean.items())
+    try:
+        from IPython.display import display
+
+        display({METRICS_MIME: clean, "text/plain": f"recorded: {text}"}, raw=True)
+    except ImportError:  # pragma: no cover - IPython is installed with the course
+        print(f"recorded: {text}")
+    return clean
+
+
+def recorded() -> dict[str, Any]:
+    """Every metric recorded in this process so far (a copy)."""
+    return dict(_recorded)
+
+
+def expect(name: str, value: float, at_least: float | None = None, at_most: float | None = None) -> float:
+    """Record ``name=value`` and check it against a bar; raise ``AssertionError`` if it is missed.
+
+    Use it for the outcome checks that end each notebook, e.g.
+    ``expect("test_accuracy", acc, at_least=0.9 if not SMOKE else 0.3)``.
+    """
+    if at_least is None and at_most is None:
+        raise ValueError(f"expect({name!r}) needs a bar: at_least=..., at_most=... or both")
+    number = float(_plain(value))
+    record(**{name: number})
+    if math.isnan(number):
+        raise AssertionError(f"outcome check failed: {name} is NaN (training diverged?)")
+    if at_least is not None and number < at_least:
+        raise AssertionError(f"outcome check failed: {name} = {number:.4g}, must be >= {at_least}")
+    if at_most is not None and number > at_most:
+        raise AssertionError(f"outcome check failed: {name} = {number:.4g}, must be <= {at_most}")
+    bars = " and ".join(
+        part for part in (f">= {at_least}" if at_least is not None else "", f"<= {at_most}" if at_most is not None else "") if part
+    )
+    print(f"ok: {name} = {number:.4g} ({bars})")
+    return number

@@ -1,0 +1,174 @@
+"""Execute notebooks headlessly with papermill and summarise them: the engine of ``make test`` and ``make run``.
+
+Each notebook runs in its own papermill process (so a hung notebook can be killed at its timeout) with the
+parameters ``SMOKE`` and ``SEED`` injected, working folder ``notebooks/`` and outputs written to ``out_dir``.
+The executed copy is then read back for the failing cell (if any) and the metrics recorded with
+``course_utils.outcomes.record``.
+
+Command line::
+
+    python -m course_utils.runner notebooks/*.ipynb --out build/run [--smoke] [--jobs 2] [--timeout 900]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from course_utils.outcomes import METRICS_MIME
+
+
+@dataclass
+class NotebookResult:
+    """What one execution gave: status (ok / failed / timeout), time, device, metrics, and the error."""
+
+    notebook: str
+    status: str
+    seconds: float
+    device: str = "?"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    output: str = ""
+
+
+def read_outcome(executed: Path) -> tuple[dict[str, Any], str]:
+    """Metrics recorded in an executed notebook, and a description of its failing cell ('' if none)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    metrics: dict[str, Any] = {}
+    error = ""
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if METRICS_MIME in data:
+                metrics.update(data[METRICS_MIME])
+            if output.get("output_type") == "error" and not error:
+                source = "\n".join("    " + line for line in cell.source.splitlines()[:15])
+                error = (
+                    f"cell {index} (execution count {cell.get('execution_count')}) raised "
+                    f"{output.get('ename')}: {output.get('evalue')}\n  cell source:\n{source}"
+                )
+    return metrics, error
+
+
+def run_notebook(
+    notebook: Path,
+    out_dir: Path,
+    smoke: bool,
+    seed: int = 0,
+    timeout: float = 900,
+    threads: int | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> NotebookResult:
+    """Execute one notebook with papermill in a child process and return its result (never raises on failure)."""
+    notebook = Path(notebook).resolve()
+    if not notebook.is_file():
+        raise FileNotFoundError(f"no notebook at {notebook}")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / notebook.name
+    params = {"SMOKE": smoke, "SEED": seed, **(parameters or {})}
+    cmd = [sys.executable, "-m", "papermill", str(notebook), str(executed), "--cwd", str(notebook.parent)]
+    cmd += ["--kernel", "python3", "--no-progress-bar", "--log-level", "WARNING"]
+    for key, value in params.items():
+        cmd += ["-p", key, str(value)]
+    env = dict(os.environ, COURSE_SMOKE="1" if smoke else "0", PYTHONUNBUFFERED="1")
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+        status = "ok" if proc.returncode == 0 else "failed"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # papermill and its kernel
+        output, _ = proc.communicate()
+        status = "timeout"
+    seconds = time.perf_counter() - start
+    metrics, error = read_outcome(executed) if executed.is_file() else ({}, "")
+    if status == "timeout":
+        error = f"did not finish within {timeout:.0f} s (per-notebook timeout); last cells ran: see {executed}"
+    elif status == "failed" and not error:
+        error = output.strip().splitlines()[-1] if output.strip() else f"papermill exited {proc.returncode}"
+    device = str(metrics.pop("device", "?"))
+    return NotebookResult(notebook.name, status, round(seconds, 1), device, metrics, error, output[-4000:])
+
+
+def run_all(
+    notebooks: list[Path],
+    out_dir: Path,
+    smoke: bool,
+    seed: int = 0,
+    jobs: int = 1,
+    timeout: float = 900,
+) -> list[NotebookResult]:
+    """Execute notebooks, ``jobs`` at a time (threads split between them), and write summary.json/.md."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_notebook, nb, out_dir, smoke, seed, timeout, threads) for nb in notebooks]
+        results = []
+        for future in futures:
+            result = future.result()
+            print(f"[{result.status:>7}] {result.notebook} {result.seconds:.0f}s", flush=True)
+            results.append(result)
+    out = Path(out_dir)
+    (out / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    (out / "summary.md").write_text(summary_table(results) + "\n")
+    return results
+
+
+def _format_metric(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def summary_table(results: list[NotebookResult]) -> str:
+    """A Markdown table: notebook, status, seconds, device and headline metrics."""
+    rows = ["| notebook | status | seconds | device | metrics |", "|---|---|---:|---|---|"]
+    for r in results:
+        metrics = ", ".join(f"{k}={_format_metric(v)}" for k, v in r.metrics.items() if k != "smoke")
+        rows.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {r.device} | {metrics} |")
+    total = sum(r.seconds for r in results)
+    rows.append(f"| **total** | {sum(r.status == 'ok' for r in results)}/{len(results)} ok | {total:.1f} | | |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; exit status 1 if any notebook failed."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("build/run"))
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (as in the tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per notebook")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    start = time.perf_counter()
+    results = run_all(sorted(args.notebooks), args.out, args.smoke, args.seed, args.jobs, args.timeout)
+    print()
+    print(summary_table(results))
+    print(f"\nwall time {time.perf_counter() - start:.0f} s; executed notebooks and summary in {args.out}/")
+    for r in results:
+        if r.status != "ok":
+            print(f"\n{r.notebook} {r.status}: {r.error}", file=sys.stderr)
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The canonical training loop taught in notebook 03b, reused by later notebooks.
+
+Notebook 03b writes these functions out line by line; later notebooks import them from here so the loop
+exists once. The loop: get a batch, move it to the device, forward, loss, ``zero_grad``, ``backward``,
+``step`` (and the scheduler after the optimizer).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Batch = tuple[torch.Tensor, ...]
+
+
+def _forward(model: nn.Module, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs are every element of the batch but the last, which is the target."""
+    *inputs, target = (t.to(device) for t in batch)
+    return model(*inputs), target
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    progress: bool = True,
+) -> float:
+    """One pass over ``loader``; returns the mean training loss. Stops with a clear error if loss is NaN/inf."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in tqdm(loader, desc="train", leave=False, disable=not progress):
+        output, target = _forward(model, batch, device)
+        loss = loss_fn(output, target)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()  # after optimizer.step(), never before
+        total += loss.item() * len(target)
+        count += len(target)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> tuple[float, float]:
+    """Mean loss and accuracy (argmax over the last dimension) of ``model`` on ``loader``, in eval mode."""
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for batch in loader:
+        output, target = _forward(model, batch, device)
+        total_loss += loss_fn(output, target).item() * len(target)
+        correct += (output.argmax(dim=-1) == target).sum().item()
+        count += len(target)
+    if count == 0:
+        raise ValueError("the evaluation loader yielded no examples")
+    return total_loss / count, correct / count
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable[Batch], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes and true labels over ``loader`` (both on the CPU)."""
+    model.eval()
+    preds, targets = [], []
+    for batch in loader:
+        output, target = _forward(model, batch, device)
+        preds.append(output.argmax(dim=-1).cpu())
+        targets.append(target.cpu())
+    return torch.cat(preds), torch.cat(targets)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable[Batch],
+    val_loader: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epochs: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train for ``epochs`` and validate after each; returns the history (losses, accuracy, seconds)."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": [], "seconds": []}
+    model.to(device)
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler, progress)
+        val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
+        for key, value in zip(history, (train_loss, val_loss, val_acc, time.perf_counter() - start)):
+            history[key].append(value)
+        if progress:
+            print(f"epoch {epoch}: train loss {train_loss:.4f} | val loss {val_loss:.4f} | val acc {val_acc:.3f}")
+    return history
+
+
+def confusion_matrix(targets: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``num_classes`` x ``num_classes`` counts: row = true class, column = predicted class."""
+    if targets.shape != preds.shape:
+        raise ValueError(f"targets {tuple(targets.shape)} and preds {tuple(preds.shape)} differ in shape")
+    if len(targets) and (int(max(targets.max(), preds.max())) >= num_classes or int(min(targets.min(), preds.min())) < 0):
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    index = targets.long() * num_classes + preds.long()
+    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def perplexity(mean_loss: float) -> float:
+    """exp(mean cross-entropy in nats): the 'effective number of choices' of a language model."""
+    return math.exp(mean_loss)

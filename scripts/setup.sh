@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up everything the course needs on a fresh machine, idempotently:
+#   1. the Debian corpora (sword-text-web, sword-text-sparv) via apt-get when root, else a clear message;
+#   2. a virtual environment in .venv (Python 3.11 preferred: torch wheels for it may be cached locally);
+#   3. the pip packages of requirements.txt, requirements-nodeps.txt (--no-deps) and course_utils (-e).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+DEBS="sword-text-web sword-text-sparv"
+
+missing_debs=""
+for pkg in $DEBS; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_debs="$missing_debs $pkg"
+done
+if [ -n "$missing_debs" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian corpora:$missing_debs"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing_debs
+  else
+    echo "!! The Debian corpora$missing_debs are missing and this is not root." >&2
+    echo "!! Install them with:  sudo apt-get update && sudo apt-get install -y$missing_debs" >&2
+    echo "!! (notebooks 09-11 need them; the rest of the course works without.)" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  PY=${PYTHON:-}
+  if [ -z "$PY" ]; then
+    for cand in python3.11 python3.12 python3; do
+      if command -v "$cand" >/dev/null; then PY=$cand; break; fi
+    done
+  fi
+  echo "== creating $VENV with $($PY --version)"
+  "$PY" -m venv "$VENV"
+fi
+
+stamp="$VENV/.course-installed"
+want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "== $VENV is up to date"
+  exit 0
+fi
+echo "== installing pip packages into $VENV (a few minutes the first time)"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -r requirements.txt
+"$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
+"$VENV/bin/python" -m pip install -q --no-deps -e .
+echo "$want" > "$stamp"
+echo "== done: $("$VENV/bin/python" -c 'import torch, transformers, datasets; print("torch", torch.__version__, "| transformers", transformers.__version__, "| datasets", datasets.__version__)')"

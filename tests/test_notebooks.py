@@ -1,0 +1,36 @@
+"""Execute every notebook in smoke mode through papermill (course_utils.runner), one test each.
+
+A failure names the notebook, the failing cell, its source and the exception. Each notebook must also
+finish within NOTEBOOK_TIMEOUT seconds and record at least one headline metric besides the device.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from course_utils.runner import run_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOK_TIMEOUT = float(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "300"))
+
+
+def test_there_are_notebooks() -> None:
+    assert len(NOTEBOOKS) >= 4, f"expected the course notebooks in {ROOT / 'notebooks'}, found {NOTEBOOKS}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(notebook: Path) -> None:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    out_dir = ROOT / "build" / "smoke"
+    result = run_notebook(notebook, out_dir, smoke=True, seed=0, timeout=NOTEBOOK_TIMEOUT, threads=threads)
+    print(f"{notebook.name}: {result.status} in {result.seconds:.1f} s on {result.device}; metrics {result.metrics}")
+    if result.status != "ok":
+        pytest.fail(f"{notebook.name} {result.status} after {result.seconds:.0f} s: {result.error}\n{result.output[-2000:]}")
+    assert result.device != "?", f"{notebook.name} did not record its device (call record(device=...))"
+    assert set(result.metrics) - {"smoke"}, f"{notebook.name} recorded no headline metric"
