@@ -23,6 +23,8 @@ def problems(path: Path) -> list[str]:
     except Exception as exc:  # nbformat raises several unrelated types
         return [f"{path}: not a valid notebook ({exc})"]
     found = []
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        found.append(f"{path}: kernelspec must be python3 (papermill and nbmake pick the kernel from it)")
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
         found.append(f"{path}: needs exactly one cell tagged 'parameters', has {len(tagged)}")
