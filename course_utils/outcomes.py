@@ -65,7 +65,7 @@ def expect(name: str, value: float, at_least: float | None = None, at_most: floa
     if at_most is not None and number > at_most:
         raise AssertionError(f"outcome check failed: {name} = {number:.4g}, must be <= {at_most}")
     bars = " and ".join(
-        part for part in (f">= {at_least}" if at_least is not None else "", f"<= {at_most}" if at_most is not None else "") if part
+        f"{op} {bar}" for op, bar in ((">=", at_least), ("<=", at_most)) if bar is not None
     )
     print(f"ok: {name} = {number:.4g} ({bars})")
     return number

@@ -47,7 +47,9 @@ def read_outcome(executed: Path) -> tuple[dict[str, Any], str]:
     nb = nbformat.read(executed, as_version=4)
     metrics: dict[str, Any] = {}
     error = ""
-    for index, cell in enumerate(nb.cells):
+    added_by_papermill = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nb.cells if not added_by_papermill & set(c.get("metadata", {}).get("tags", []))]
+    for index, cell in enumerate(cells):  # index as in the source notebook
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if METRICS_MIME in data:

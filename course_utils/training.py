@@ -114,7 +114,8 @@ def confusion_matrix(targets: torch.Tensor, preds: torch.Tensor, num_classes: in
     """``num_classes`` x ``num_classes`` counts: row = true class, column = predicted class."""
     if targets.shape != preds.shape:
         raise ValueError(f"targets {tuple(targets.shape)} and preds {tuple(preds.shape)} differ in shape")
-    if len(targets) and (int(max(targets.max(), preds.max())) >= num_classes or int(min(targets.min(), preds.min())) < 0):
+    both = torch.cat([targets.flatten(), preds.flatten()])
+    if len(both) and (int(both.max()) >= num_classes or int(both.min()) < 0):
         raise ValueError(f"labels must lie in [0, {num_classes})")
     index = targets.long() * num_classes + preds.long()
     return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)

