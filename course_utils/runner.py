@@ -57,7 +57,7 @@ def read_outcome(executed: Path) -> tuple[dict[str, Any], str]:
             if output.get("output_type") == "error" and not error:
                 source = "\n".join("    " + line for line in cell.source.splitlines()[:15])
                 error = (
-                    f"cell {index} (execution count {cell.get('execution_count')}) raised "
+                    f"cell {index + 1} of {len(cells)} (In [{cell.get('execution_count')}]) raised "
                     f"{output.get('ename')}: {output.get('evalue')}\n  cell source:\n{source}"
                 )
     return metrics, error

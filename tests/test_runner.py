@@ -45,7 +45,7 @@ def test_ok_notebook_metrics_and_parameters(results: dict[str, runner.NotebookRe
 def test_failing_notebook_names_the_cell(results: dict[str, runner.NotebookResult]) -> None:
     bad = results["bad"]
     assert bad.status == "failed"
-    assert "cell 3" in bad.error and "ValueError: the data is wrong" in bad.error
+    assert "cell 3 of 3" in bad.error and "ValueError: the data is wrong" in bad.error
     assert "raise ValueError" in bad.error  # the cell's source
 
 
