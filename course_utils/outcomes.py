@@ -19,7 +19,7 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         value = value.item()
     if isinstance(value, float):
-        return round(value, 6)
+        return float(f"{value:.6g}")  # six significant digits: 1.4e-10 stays 1.4e-10
     if isinstance(value, (bool, int, str)) or value is None:
         return value
     if isinstance(value, numbers.Number):
@@ -56,7 +56,7 @@ def expect(name: str, value: float, at_least: float | None = None, at_most: floa
     """
     if at_least is None and at_most is None:
         raise ValueError(f"expect({name!r}) needs a bar: at_least=..., at_most=... or both")
-    number = float(_plain(value))
+    number = float(value.item() if hasattr(value, "item") else value)  # checked unrounded
     record(**{name: number})
     if math.isnan(number):
         raise AssertionError(f"outcome check failed: {name} is NaN (training diverged?)")

@@ -15,6 +15,12 @@ def test_record_converts_scalars_and_remembers() -> None:
     assert outcomes.recorded()["acc"] == 0.5
 
 
+def test_small_values_keep_their_significant_digits() -> None:
+    assert outcomes.record(err=1.4e-10)["err"] == 1.4e-10
+    with pytest.raises(AssertionError, match="must be <= 1e-10"):
+        outcomes.expect("err", 1.4e-10, at_most=1e-10)
+
+
 def test_record_needs_a_metric() -> None:
     with pytest.raises(ValueError, match="at least one metric"):
         outcomes.record()
