@@ -35,7 +35,7 @@ test: setup lint
 	COURSE_SMOKE=1 $(PY) -m pytest -q -n $(JOBS) --durations=15
 
 nbmake: setup
-	COURSE_SMOKE=1 $(PY) -m pytest --nbmake -q -n $(JOBS) --nbmake-timeout=300 -p no:randomly $(NB)
+	COURSE_SMOKE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest --nbmake -q -n $(JOBS) --nbmake-timeout=300 -p no:randomly $(NB)
 
 run: setup
 	$(PY) -m course_utils.runner $(NB) --out build/run --jobs 1
