@@ -24,6 +24,14 @@ def _forward(model: nn.Module, batch: Batch, device: torch.device) -> tuple[torc
     return model(*inputs), target
 
 
+def _length(loader: Iterable[Batch]) -> int | None:
+    """Number of batches if the loader knows it (an IterableDataset's loader may not)."""
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable[Batch],
@@ -36,18 +44,23 @@ def train_one_epoch(
     """One pass over ``loader``; returns the mean training loss. Stops with a clear error if loss is NaN/inf."""
     model.train()
     total, count = 0.0, 0
-    for batch in tqdm(loader, desc="train", leave=False, disable=not progress):
-        output, target = _forward(model, batch, device)
-        loss = loss_fn(output, target)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()  # after optimizer.step(), never before
-        total += loss.item() * len(target)
-        count += len(target)
+    # The bar is updated by hand, not wrapped around the loader: tqdm.auto's class calls iter() on what it
+    # wraps, which would start a DataLoader a second time per epoch (a second set of workers, and one more
+    # draw from the loader's generator, so the shuffle order would differ from a plain loop's).
+    with tqdm(total=_length(loader), desc="train", leave=False, disable=not progress) as bar:
+        for batch in loader:
+            bar.update()
+            output, target = _forward(model, batch, device)
+            loss = loss_fn(output, target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()  # after optimizer.step(), never before
+            total += loss.item() * len(target)
+            count += len(target)
     return total / max(count, 1)
 
 
