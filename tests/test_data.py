@@ -40,7 +40,7 @@ def test_image_split_rejects_bad_fraction_and_seed() -> None:
         data.digits_8x8(seed="0")  # type: ignore[arg-type]
 
 
-def test_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
     with pytest.raises(MissingDependencyError, match="pip install mlxtend"):
@@ -102,6 +102,15 @@ def test_bible_pairs_filtered_and_deterministic() -> None:
     assert data.bible_pairs(seed=0)["test"]["ref"] == pairs["test"]["ref"]
     short = data.bible_pairs(max_chars=80)
     assert max(len(t) for t in short["train"]["en"]) <= 80
+
+
+def test_image_cache_is_used_and_a_broken_one_rebuilt(cache: Path) -> None:
+    first = data.digits_8x8(seed=0)
+    path = cache / "corpora" / "digits_8x8.npz"
+    assert path.is_file()
+    assert torch.equal(data.digits_8x8(seed=0).train_images, first.train_images)
+    path.write_bytes(path.read_bytes()[:100])  # truncated by a crash of an old writer
+    assert torch.equal(data.digits_8x8(seed=0).train_images, first.train_images)
 
 
 def test_english_text() -> None:
