@@ -105,3 +105,53 @@ def test_confusion_matrix() -> None:
 def test_perplexity() -> None:
     assert training.perplexity(0.0) == 1.0
     assert training.perplexity(torch.log(torch.tensor(50.0)).item()) == pytest.approx(50.0)
+
+
+class _CountingLoader:
+    """A loader that counts how often it is started (a DataLoader starts workers and draws a seed each time)."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader, self.starts = loader, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):  # noqa: ANN204
+        self.starts += 1
+        return iter(self.loader)
+
+
+def test_progress_bar_starts_the_loader_once_per_epoch() -> None:
+    train, val = _toy_loaders()
+    counting = _CountingLoader(train)
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    training.fit(model, counting, val, nn.CrossEntropyLoss(), opt, torch.device("cpu"), 3, progress=True)
+    assert counting.starts == 3
+
+
+def test_fit_matches_a_plain_loop() -> None:
+    """fit() must shuffle exactly like the hand-written loop of notebook 03b (same generator draws)."""
+
+    def plain() -> list[float]:
+        train, _ = _toy_loaders(seed=7)
+        torch.manual_seed(7)
+        model, losses = nn.Linear(2, 2), []
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(2):
+            total = 0.0
+            for x, y in train:
+                loss = nn.functional.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(y)
+            losses.append(total / len(train.dataset))
+        return losses
+
+    train, val = _toy_loaders(seed=7)
+    torch.manual_seed(7)
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = training.fit(model, train, val, nn.CrossEntropyLoss(), opt, torch.device("cpu"), 2, progress=True)
+    assert history["train_loss"] == pytest.approx(plain(), abs=1e-7)
