@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from torch import nn
@@ -116,7 +118,7 @@ class _CountingLoader:
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator:
         self.starts += 1
         return iter(self.loader)
 
