@@ -12,6 +12,7 @@ notebook code is exactly what it would be with a hub id.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from course_utils.cache import atomic_dir, cache_dir, file_lock, is_complete, remove_entry
@@ -67,7 +68,13 @@ def causal_lm_path(rebuild: bool = False) -> Path:
 
 def _causal_lm_ok(folder: Path) -> bool:
     needed = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-    return is_complete(folder) and all((folder / name).is_file() for name in needed)
+    if not (is_complete(folder) and all((folder / name).is_file() for name in needed)):
+        return False
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return "quantization_config" not in config  # entries of an older conversion still claimed GGUF
 
 
 def convert_gguf(gguf_file: Path, target: Path) -> Path:
@@ -82,8 +89,12 @@ def convert_gguf(gguf_file: Path, target: Path) -> Path:
     gguf_file = Path(gguf_file)
     tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-    # save_pretrained refuses a GGUF-loaded model: copy the weights into a plain one.
-    model = AutoModelForCausalLM.from_config(loaded.config)
+    # save_pretrained refuses a GGUF-loaded model: copy the weights into a plain one. The weights are now
+    # float32, so the config must stop saying "gguf-quantized" (Trainer refuses to train quantized models).
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
     with atomic_dir(target) as tmp:

@@ -7,6 +7,7 @@ the real GGUF file; the notebooks (06, 11) run the real conversion.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,9 @@ def tiny_gguf(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     def fake_model(*args: object, **kwargs: object) -> transformers.PreTrainedModel:
         calls["loads"] += 1
-        return transformers.LlamaForCausalLM(config)
+        model = transformers.LlamaForCausalLM(config)
+        model.config.quantization_config = {"quant_method": "gguf"}  # as a GGUF-loaded model has
+        return model
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(assets.encoder_path())
 
@@ -74,6 +77,7 @@ def test_conversion_is_cached(cache: Path, tiny_gguf: dict[str, int]) -> None:
     path = assets.causal_lm_path()
     assert path == cache / assets.CAUSAL_LM_CACHE and is_complete(path)
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
+    assert "quantization_config" not in json.loads((path / "config.json").read_text())
     assert assets.causal_lm_path() == path
     assert tiny_gguf["loads"] == 1  # the second call reused the cache
 
@@ -94,11 +98,15 @@ def test_interrupted_conversion_leaves_no_cache(
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
 
 
-@pytest.mark.parametrize("damage", ["no_marker", "no_weights"])
+@pytest.mark.parametrize("damage", ["no_marker", "no_weights", "quantized_config"])
 def test_broken_cache_is_rebuilt(cache: Path, tiny_gguf: dict[str, int], damage: str) -> None:
     path = assets.causal_lm_path()
     if damage == "no_marker":
         (path / ".complete").unlink()
+    elif damage == "quantized_config":  # what an older conversion wrote: Trainer refuses such a model
+        config = json.loads((path / "config.json").read_text())
+        config["quantization_config"] = {"quant_method": "gguf", "gguf_file": "x.gguf"}
+        (path / "config.json").write_text(json.dumps(config))
     else:
         (path / "model.safetensors").unlink()
     rebuilt = assets.causal_lm_path()
