@@ -44,9 +44,19 @@ def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | N
 
 
 def show_images(
-    images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8, cmap: str = "gray"
+    images: torch.Tensor | np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Figure:
-    """A grid of images ([N, H, W], [N, 1, H, W] or [N, 3, H, W]) with optional titles."""
+    """A grid of images ([N, H, W], [N, 1, H, W] or [N, 3, H, W]) with optional titles.
+
+    By default each grayscale image is scaled to its own min and max. Pass ``vmin``/``vmax`` to put every panel on
+    one colour scale, as label masks need (e.g. ``cmap="nipy_spectral", vmin=0, vmax=10`` for 11 classes: a class
+    keeps its colour in every panel). Pixels are drawn as squares (no interpolation).
+    """
     array = _numpy(images)
     if array.ndim == 4:
         array = array[:, 0] if array.shape[1] == 1 else array.transpose(0, 2, 3, 1)
@@ -61,7 +71,11 @@ def show_images(
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(array[i], cmap=cmap if array[i].ndim == 2 else None)
+            gray = array[i].ndim == 2
+            ax.imshow(
+                array[i], cmap=cmap if gray else None, vmin=vmin if gray else None, vmax=vmax if gray else None,
+                interpolation="nearest",
+            )
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()

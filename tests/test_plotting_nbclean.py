@@ -31,6 +31,16 @@ def test_show_images() -> None:
         plotting.show_images(torch.rand(0, 8, 8))
 
 
+def test_show_images_shared_colour_scale() -> None:
+    masks = torch.tensor([[[0, 1], [1, 1]], [[0, 3], [3, 0]]])
+    fig = plotting.show_images(masks, cmap="nipy_spectral", vmin=0, vmax=10)
+    for ax in fig.axes:
+        image = ax.images[0]
+        assert image.get_clim() == (0, 10) and image.get_cmap().name == "nipy_spectral"
+    default = plotting.show_images(masks)  # without vmin/vmax each panel is scaled to its own range
+    assert [ax.images[0].get_clim() for ax in default.axes] == [(0, 1), (0, 3)]
+
+
 def test_heatmap_and_confusion_matrix() -> None:
     fig = plotting.plot_heatmap(torch.rand(3, 4), ["a", "b", "c", "d"], ["x", "y", "z"], title="t", annotate=True)
     assert fig.axes[0].get_title() == "t"
