@@ -7,6 +7,10 @@ Modules, each named for what it holds:
 - ``assets``: paths of the packaged pretrained models (encoder, causal LM converted from GGUF).
 - ``data``: the course's real datasets (digits, tweets, surnames, Bible pairs, English text).
 - ``loaders``: ``Dataset`` classes and collate functions that DataLoader workers must be able to pickle.
+- ``classifier``: the fine-tuned sentiment classifier of notebook 07, built on demand and cached.
+- ``tokenizer``: the BPE recipe of notebook 09 and the cached English-Spanish tokenizer.
+- ``vision``: digit canvases for segmentation, pixel accuracy and IoU (notebook 04).
+- ``text``: ``CharVocab``, the character vocabulary of notebook 05.
 - ``training``: the canonical training loop taught in notebook 03b, reused by later notebooks.
 - ``plotting``: training curves, image grids, confusion matrices, heatmaps.
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
