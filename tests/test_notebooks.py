@@ -35,3 +35,17 @@ def test_notebook_runs_in_smoke_mode(notebook: Path) -> None:
         pytest.fail(f"{notebook.name} {result.status} after {result.seconds:.0f} s: {result.error}\n{tail}")
     assert result.device != "?", f"{notebook.name} did not record its device (call record(device=...))"
     assert set(result.metrics) - {"smoke"}, f"{notebook.name} recorded no headline metric"
+
+
+@pytest.mark.notebook
+def test_rerun_with_the_same_seed_gives_the_same_metrics(tmp_path: Path) -> None:
+    """Determinism on the CPU: two smoke runs of a training notebook record identical headline metrics."""
+    notebook = ROOT / "notebooks" / "02_autograd.ipynb"
+    runs = [run_notebook(notebook, tmp_path / f"run{i}", smoke=True, seed=3, threads=1) for i in range(2)]
+    assert all(r.status == "ok" for r in runs), [r.error for r in runs]
+
+    def stable(metrics: dict) -> dict:
+        return {k: v for k, v in metrics.items() if not any(t in k for t in ("second", "time", "per_s"))}
+
+    assert stable(runs[0].metrics) == stable(runs[1].metrics)
+    assert len(stable(runs[0].metrics)) >= 3
