@@ -143,3 +143,19 @@ def test_tested_ranges_agree_with_requirements() -> None:
 def test_describe_environment_mentions_device_and_mode() -> None:
     text = env.describe_environment()
     assert "device" in text and "smoke mode" in text
+
+
+def test_seed_worker_derives_numpy_and_random_seeds_from_torch() -> None:
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(2**40 + 7)  # DataLoader gives each worker base_seed + worker_id like this
+    env.seed_worker(0)
+    a = (np.random.rand(), random.random())
+    torch.manual_seed(2**40 + 7)
+    env.seed_worker(0)
+    assert (np.random.rand(), random.random()) == a
+    torch.manual_seed(8)
+    env.seed_worker(0)
+    assert np.random.rand() != a[0]
