@@ -1,0 +1,262 @@
+"""course_utils.checks_python: each checker accepts a correct answer and rejects plausible wrong ones with
+feedback that names the input, the expected and obtained values and a hint."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterable, Iterator
+
+import pytest
+import torch
+
+from course_utils.checks_python import (
+    CheckResult,
+    check_batches,
+    check_count_calls,
+    check_sliding_windows,
+    check_temporarily,
+)
+
+
+def assert_rejected(result: CheckResult, *fragments: str) -> None:
+    assert not result.passed and not result
+    text = str(result)
+    assert "NOT YET" in text
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} missing from feedback:\n{text}"
+
+
+# --- Exercise 1 ---------------------------------------------------------------------------------------------
+class Windows:
+    def __init__(self, data: torch.Tensor, size: int) -> None:
+        self.data, self.size = data, size
+
+    def __len__(self) -> int:
+        return len(self.data) - self.size
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.data[i : i + self.size], self.data[i + 1 : i + self.size + 1]
+
+
+class WindowsOffByOne(Windows):
+    def __len__(self) -> int:
+        return len(self.data) - self.size + 1  # counts a last window that has no full target
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data[i : i + self.size], self.data[i + 1 : i + self.size + 1]
+
+
+class WindowsScalarTarget(Windows):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.data[i : i + self.size], self.data[i + self.size]  # only the next token
+
+
+class WindowsNoIndexError(Windows):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data[i : i + self.size], self.data[i + 1 : i + self.size + 1]  # slicing never raises
+
+
+def test_sliding_windows_accepts_the_reference() -> None:
+    result = check_sliding_windows(Windows, seed=0)
+    assert result.passed and result.cases == 20 and "PASSED" in str(result)
+
+
+@pytest.mark.parametrize(
+    ("cls", "fragments"),
+    [
+        (WindowsOffByOne, ["len(ds) ==", "input:", "hint:"]),
+        (WindowsScalarTarget, ["ds[0]", "expected:", "got:", "shifted by one"]),
+        (WindowsNoIndexError, ["IndexError", "for-loop"]),
+    ],
+)
+def test_sliding_windows_rejects_wrong_answers(cls: type, fragments: list[str]) -> None:
+    assert_rejected(check_sliding_windows(cls, seed=1), *fragments)
+
+
+def test_a_crash_is_feedback_that_names_the_input() -> None:
+    class Crashes(Windows):
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            raise ValueError("oops")
+
+    assert_rejected(check_sliding_windows(Crashes, seed=2), "raised ValueError: oops", "input:", "ds[0]")
+
+
+def test_fresh_cases_without_a_seed() -> None:
+    assert check_sliding_windows(Windows).passed and check_sliding_windows(Windows, trials=3).cases == 3
+
+
+@pytest.mark.parametrize(("candidate", "trials", "error"), [(42, 5, TypeError), (Windows, 0, ValueError)])
+def test_wrong_calls_raise_clear_errors(candidate: object, trials: int, error: type) -> None:
+    with pytest.raises(error, match="pass your class|positive int"):
+        check_sliding_windows(candidate, trials=trials)  # type: ignore[arg-type]
+
+
+# --- Exercise 2 ---------------------------------------------------------------------------------------------
+def count_calls(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        wrapper.calls += 1
+        return func(*args, **kwargs)
+
+    wrapper.calls = 0
+    return wrapper
+
+
+def count_calls_no_wraps(func):
+    def wrapper(*args, **kwargs):
+        wrapper.calls += 1
+        return func(*args, **kwargs)
+
+    wrapper.calls = 0
+    return wrapper
+
+
+_shared = {"calls": 0}
+
+
+def count_calls_global(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _shared["calls"] += 1
+        wrapper.calls = _shared["calls"]
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def count_calls_drops_kwargs(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        wrapper.calls += 1
+        return func(*args)
+
+    wrapper.calls = 0
+    return wrapper
+
+
+def test_count_calls_accepts_the_reference() -> None:
+    assert check_count_calls(count_calls, seed=0).passed
+
+
+@pytest.mark.parametrize(
+    ("decorator", "fragment"),
+    [
+        (count_calls_no_wraps, "functools.wraps"),
+        (count_calls_global, "not in a global"),
+        (count_calls_drops_kwargs, "**kwargs"),
+    ],
+)
+def test_count_calls_rejects_wrong_answers(decorator, fragment: str) -> None:
+    assert_rejected(check_count_calls(decorator, seed=3), fragment, "expected:", "got:")
+
+
+# --- Exercise 3 ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def temporarily(obj, **attrs):
+    old = {name: getattr(obj, name) for name in attrs}
+    for name, value in attrs.items():
+        setattr(obj, name, value)
+    try:
+        yield obj
+    finally:
+        for name, value in old.items():
+            setattr(obj, name, value)
+
+
+class TemporarilyClass:
+    def __init__(self, obj, **attrs) -> None:
+        self.obj, self.attrs = obj, attrs
+
+    def __enter__(self):
+        self.old = {name: getattr(self.obj, name) for name in self.attrs}
+        for name, value in self.attrs.items():
+            setattr(self.obj, name, value)
+        return self.obj
+
+    def __exit__(self, *exc) -> None:
+        for name, value in self.old.items():
+            setattr(self.obj, name, value)
+
+
+@contextlib.contextmanager
+def temporarily_no_finally(obj, **attrs):
+    old = {name: getattr(obj, name) for name in attrs}
+    for name, value in attrs.items():
+        setattr(obj, name, value)
+    yield obj
+    for name, value in old.items():  # skipped when the block raises
+        setattr(obj, name, value)
+
+
+class TemporarilySwallows(TemporarilyClass):
+    def __exit__(self, *exc) -> bool:
+        super().__exit__(*exc)
+        return True  # hides every error raised in the block
+
+
+@contextlib.contextmanager
+def temporarily_never_restores(obj, **attrs):
+    for name, value in attrs.items():
+        setattr(obj, name, value)
+    yield obj
+
+
+@pytest.mark.parametrize("manager", [temporarily, TemporarilyClass])
+def test_temporarily_accepts_function_and_class_forms(manager) -> None:
+    assert check_temporarily(manager, seed=0).passed
+
+
+@pytest.mark.parametrize(
+    ("manager", "fragment"),
+    [
+        (temporarily_no_finally, "the block raised KeyError"),
+        (TemporarilySwallows, "swallowed"),
+        (temporarily_never_restores, "finally"),
+    ],
+)
+def test_temporarily_rejects_wrong_answers(manager, fragment: str) -> None:
+    assert_rejected(check_temporarily(manager, seed=4), fragment, "input:", "hint:")
+
+
+# --- Exercise 4 ---------------------------------------------------------------------------------------------
+def batches(items: Iterable, batch_size: int, drop_last: bool = False) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch and not drop_last:
+        yield batch
+
+
+def batches_loses_last(items: Iterable, batch_size: int, drop_last: bool = False) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+
+
+def batches_eager(items: Iterable, batch_size: int, drop_last: bool = False) -> list[list]:
+    items = list(items)
+    stop = len(items) - len(items) % batch_size if drop_last else len(items)
+    return [items[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def test_batches_accepts_the_reference() -> None:
+    assert check_batches(batches, seed=0).passed
+
+
+def test_batches_rejects_a_lost_last_batch() -> None:
+    assert_rejected(check_batches(batches_loses_last, seed=5), "drop_last=False", "keep the last short batch")
+
+
+def test_batches_rejects_an_eager_list() -> None:
+    assert_rejected(check_batches(batches_eager, seed=6), "not lazy", "never list(items)")
