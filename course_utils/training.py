@@ -3,23 +3,47 @@
 Notebook 03b writes these functions out line by line; later notebooks import them from here so the loop
 exists once. The loop: get a batch, move it to the device, forward, loss, ``zero_grad``, ``backward``,
 ``step`` (and the scheduler after the optimizer).
+
+A batch is either a tuple ``(*inputs, target)`` (a ``TensorDataset``/``DataLoader`` batch: the model gets
+``model(*inputs)``) or a mapping with a ``"labels"`` key (a Hugging Face batch from a data collator: the model
+gets the other keys as keyword arguments, ``model(**inputs)``, and its output's ``.logits`` are scored when
+it has them), so the same loop trains a CNN and a ``transformers`` classifier.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-Batch = tuple[torch.Tensor, ...]
+Batch = tuple[torch.Tensor, ...] | Mapping[str, Any]
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
 def _forward(model: nn.Module, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs are every element of the batch but the last, which is the target."""
+    """Model output and target of one batch, both on ``device``.
+
+    A tuple batch: the inputs are every element but the last, which is the target. A mapping batch (Hugging
+    Face style): ``"labels"`` is the target, every other key a keyword argument of the model, and an output
+    with a ``.logits`` attribute (a ``transformers`` ``ModelOutput``) is reduced to its logits.
+    """
+    if isinstance(batch, Mapping):
+        if "labels" not in batch:
+            raise ValueError(
+                f"a dict batch needs a 'labels' key with the targets, got keys {sorted(batch)}: "
+                "rename the label column to 'labels' (dataset.rename_column('label', 'labels'))"
+            )
+        inputs = {key: _to(value, device) for key, value in batch.items() if key != "labels"}
+        output = model(**inputs)
+        return getattr(output, "logits", output), _to(batch["labels"], device)
     *inputs, target = (t.to(device) for t in batch)
     return model(*inputs), target
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from course_utils import training
 from course_utils.environment import seed_everything
@@ -157,3 +158,78 @@ def test_fit_matches_a_plain_loop() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     history = training.fit(model, train, val, nn.CrossEntropyLoss(), opt, torch.device("cpu"), 2, progress=True)
     assert history["train_loss"] == pytest.approx(plain(), abs=1e-7)
+
+
+class _DictDataset(Dataset):
+    """The toy data as Hugging Face-style examples: ``{"features": x, "labels": y}``."""
+
+    def __init__(self, pairs: TensorDataset) -> None:
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        x, y = self.pairs[index]
+        return {"features": x, "labels": y}
+
+
+class _KeywordModel(nn.Module):
+    """A Hugging Face-like model: keyword inputs, an output object whose ``.logits`` are the scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+
+    def forward(self, features: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.linear(features), hidden=features)
+
+
+def test_dict_batches_train_exactly_like_tuple_batches() -> None:
+    """A mapping batch with "labels" gives model(**inputs).logits the same loop as a tuple batch."""
+
+    def run(as_dict: bool) -> tuple[dict[str, list[float]], torch.Tensor]:
+        train, val = _toy_loaders(seed=5)
+        if as_dict:
+            train = DataLoader(_DictDataset(train.dataset), batch_size=32, shuffle=True, generator=train.generator)
+            val = DataLoader(_DictDataset(val.dataset), batch_size=64)
+        torch.manual_seed(5)
+        model = _KeywordModel() if as_dict else nn.Linear(2, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        history = training.fit(model, train, val, nn.CrossEntropyLoss(), opt, torch.device("cpu"), 3, progress=False)
+        return history, training.predict(model, val, torch.device("cpu"))[0]
+
+    (tuple_history, tuple_preds), (dict_history, dict_preds) = run(as_dict=False), run(as_dict=True)
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert dict_history[key] == pytest.approx(tuple_history[key], abs=1e-7)
+    assert dict_history["val_accuracy"][-1] > 0.95
+    assert torch.equal(dict_preds, tuple_preds)
+
+
+def test_dict_batch_without_labels_fails_with_advice() -> None:
+    batch = {"features": torch.zeros(4, 2), "label": torch.zeros(4).long()}
+    with pytest.raises(ValueError, match="'labels'.*rename_column"):
+        training.evaluate(_KeywordModel(), [batch], nn.CrossEntropyLoss(), torch.device("cpu"))
+
+
+def test_fit_trains_a_transformers_classifier_on_collated_batches() -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(
+        vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2
+    )
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 20, (64, 6), generator=gen)
+    ids[:32, 0], ids[32:, 0] = 3, 4  # the first token gives the class away
+    batches = [
+        {"input_ids": ids[i : i + 16], "attention_mask": torch.ones(16, 6, dtype=torch.long),
+         "labels": (ids[i : i + 16, 0] == 4).long()}
+        for i in range(0, 64, 16)
+    ]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    history = training.fit(model, batches, batches, nn.CrossEntropyLoss(), opt, torch.device("cpu"), 8, progress=False)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_accuracy"][-1] == 1.0
+    preds, targets = training.predict(model, batches, torch.device("cpu"))
+    assert preds.shape == targets.shape == (64,)
