@@ -18,7 +18,14 @@ Modules, each named for what it holds:
 - ``errors``: the exception types, each message naming the problem and the fix.
 """
 
-from course_utils.environment import get_device, seed_everything, smoke_mode
-
 __all__ = ["get_device", "seed_everything", "smoke_mode"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """Import torch-dependent helpers on first use, so ``nbclean`` and the runner start without torch."""
+    if name in __all__:
+        from course_utils import environment
+
+        return getattr(environment, name)
+    raise AttributeError(f"module 'course_utils' has no attribute {name!r}")

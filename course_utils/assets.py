@@ -15,11 +15,12 @@ import importlib.util
 import json
 from pathlib import Path
 
-from course_utils.cache import atomic_dir, cache_dir, file_lock, is_complete, remove_entry
+from course_utils.cache import cached
 from course_utils.errors import MissingDependencyError
 
 CAUSAL_LM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CAUSAL_LM_CACHE = "smollm2-135m-instruct"
+CAUSAL_LM_RECIPE = 2  # 2: the config no longer claims GGUF quantization
 
 
 def _package_dir(module: str, pip_name: str, no_deps: bool = False) -> Path:
@@ -54,31 +55,36 @@ def causal_lm_gguf() -> Path:
 def causal_lm_path(rebuild: bool = False) -> Path:
     """Folder of SmolLM2-135M-Instruct as a plain Hugging Face model, converted once from GGUF and cached.
 
-    The conversion writes to a temporary folder renamed into place when complete, so an interrupted
-    conversion leaves no half cache; an incomplete or broken entry is rebuilt. ``rebuild=True`` forces it.
+    The conversion (about 30 s) goes through :func:`course_utils.cache.cached`: an interrupted conversion
+    leaves no half entry, a broken entry is rebuilt, ``rebuild=True`` forces a new one.
     """
-    target = cache_dir() / CAUSAL_LM_CACHE
-    with file_lock(target.with_name(f".{target.name}.lock")):
-        if rebuild or (target.exists() and not _causal_lm_ok(target)):
-            remove_entry(target)
-        if not target.exists():
-            convert_gguf(causal_lm_gguf(), target)
-    return target
+    gguf_file = causal_lm_gguf()
+    settings = {"gguf": gguf_file.name, "gguf_bytes": gguf_file.stat().st_size}
+    return cached(
+        CAUSAL_LM_CACHE,
+        settings,
+        lambda folder: convert_gguf(gguf_file, folder),
+        _causal_lm_ok,
+        recipe=CAUSAL_LM_RECIPE,
+        rebuild=rebuild,
+        about="dequantising the packaged GGUF file, about 30 s",
+    )
 
 
 def _causal_lm_ok(folder: Path) -> bool:
+    """A usable conversion: every file present, a readable config that no longer claims GGUF quantization."""
     needed = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-    if not (is_complete(folder) and all((folder / name).is_file() for name in needed)):
+    if not all((folder / name).is_file() for name in needed):
         return False
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return "quantization_config" not in config  # entries of an older conversion still claimed GGUF
+    return "quantization_config" not in config
 
 
 def convert_gguf(gguf_file: Path, target: Path) -> Path:
-    """Dequantise ``gguf_file`` with transformers and save it as a normal HF folder at ``target`` (atomic)."""
+    """Dequantise ``gguf_file`` with transformers and save it as a normal HF folder into ``target``."""
     for module, pip_name in (("gguf", "gguf"), ("accelerate", "accelerate")):
         if importlib.util.find_spec(module) is None:
             raise MissingDependencyError(
@@ -97,7 +103,6 @@ def convert_gguf(gguf_file: Path, target: Path) -> Path:
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    with atomic_dir(target) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    return target
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return Path(target)

@@ -34,3 +34,7 @@ class UnknownNameError(CourseError, KeyError):
 
 class CacheDirError(CourseError, OSError):
     """The cache folder cannot be created or written."""
+
+
+class CorpusDownloadError(CourseError, OSError):
+    """A corpus could not be downloaded, or what arrived failed its checksum (nothing of it was kept)."""

@@ -25,11 +25,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from course_utils.cache import atomic_dir, cache_dir, file_lock, is_complete, remove_entry
+from course_utils.cache import cached
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # ids 0, 1, 2, 3 in this order
 TRANSLATION_CACHE = "tokenizer-bible-en-es"
+TRANSLATION_RECIPE = 1  # bump when the recipe changes what it produces
 
 
 def _check_vocab_size(vocab_size: int) -> int:
@@ -116,43 +117,56 @@ def wrap_for_transformers(tokenizer: Any, model_max_length: int = 512) -> Any:
 
 
 def _entry_ok(folder: Path) -> bool:
-    if not is_complete(folder):
-        return False
+    """A usable saved tokenizer: readable JSON files describing a BPE model."""
     try:
         config = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
         return config["model"]["type"] == "BPE" and (folder / "tokenizer_config.json").is_file()
-    except (OSError, ValueError, KeyError, TypeError):
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         return False
 
 
 def translation_tokenizer_path(
-    rebuild: bool = False, vocab_size: int = 8000, seed: int = 0, max_pairs: int | None = None
+    rebuild: bool = False,
+    vocab_size: int = 8000,
+    seed: int = 0,
+    max_pairs: int | None = None,
+    min_frequency: int = 2,
+    lowercase: bool = True,
 ) -> Path:
     """Folder of the English-Spanish BPE tokenizer (``PreTrainedTokenizerFast.from_pretrained`` loads it).
 
     Trained with :func:`train_bpe_tokenizer` on both languages of the training split of
     ``bible_pairs(seed=seed)`` (the first ``max_pairs`` pairs if given), once; later calls return the cached
-    folder in milliseconds. The build happens in a temporary folder renamed into place when complete
-    (an interrupted build leaves nothing); a missing or broken entry is rebuilt; ``rebuild=True`` forces it.
+    folder in milliseconds. Every argument is part of the cache key (:func:`course_utils.cache.cached`).
     """
-    from course_utils.data import bible_pairs
+    from course_utils.environment import check_seed
 
     _check_vocab_size(vocab_size)
     if max_pairs is not None and max_pairs < 1:
         raise ValueError(f"max_pairs must be None (all pairs) or >= 1, got {max_pairs}")
-    name = f"{TRANSLATION_CACHE}-v{vocab_size}-seed{seed}" + (f"-n{max_pairs}" if max_pairs else "")
-    target = cache_dir("tokenizers") / name
-    with file_lock(target.with_name(f".{target.name}.lock")):
-        if rebuild or (target.exists() and not _entry_ok(target)):
-            remove_entry(target)
-        if not target.exists():
-            train = bible_pairs(seed=seed)["train"]
-            if max_pairs is not None:
-                train = train.select(range(min(max_pairs, len(train))))
-            tokenizer = train_bpe_tokenizer(list(train["en"]) + list(train["es"]), vocab_size=vocab_size)
-            with atomic_dir(target) as tmp:
-                wrap_for_transformers(tokenizer).save_pretrained(tmp)
-    return target
+    settings = {
+        "vocab_size": vocab_size,
+        "seed": check_seed(seed),
+        "max_pairs": max_pairs,
+        "min_frequency": min_frequency,
+        "lowercase": lowercase,
+    }
+
+    def build(folder: Path) -> None:
+        from course_utils.data import bible_pairs
+
+        train = bible_pairs(seed=seed)["train"]
+        if max_pairs is not None:
+            train = train.select(range(min(max_pairs, len(train))))
+        tokenizer = train_bpe_tokenizer(
+            list(train["en"]) + list(train["es"]), vocab_size, min_frequency=min_frequency, lowercase=lowercase
+        )
+        wrap_for_transformers(tokenizer).save_pretrained(folder)
+
+    return cached(
+        TRANSLATION_CACHE, settings, build, _entry_ok, recipe=TRANSLATION_RECIPE, sub="tokenizers",
+        rebuild=rebuild, about="training BPE on the English-Spanish verses, about 10 s",
+    )
 
 
 def load_translation_tokenizer(**kwargs: Any) -> Any:

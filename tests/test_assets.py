@@ -75,7 +75,7 @@ def tiny_gguf(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 def test_conversion_is_cached(cache: Path, tiny_gguf: dict[str, int]) -> None:
     path = assets.causal_lm_path()
-    assert path == cache / assets.CAUSAL_LM_CACHE and is_complete(path)
+    assert path.parent == cache and path.name.startswith(assets.CAUSAL_LM_CACHE + "-") and is_complete(path)
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
     assert "quantization_config" not in json.loads((path / "config.json").read_text())
     assert assets.causal_lm_path() == path
@@ -93,8 +93,7 @@ def test_interrupted_conversion_leaves_no_cache(
     monkeypatch.setattr(transformers.PreTrainedTokenizerBase, "save_pretrained", fail)
     with pytest.raises(type(error)):
         assets.causal_lm_path()
-    target = cache / assets.CAUSAL_LM_CACHE
-    assert not target.exists()
+    assert not list(cache.glob(assets.CAUSAL_LM_CACHE + "*"))
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
 
 

