@@ -8,14 +8,20 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup test unit notebooks nbmake lint strip run lab clean
+.PHONY: help setup test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean
 
 help:
 	@echo "make test     set up, lint, unit tests, every notebook in smoke mode (papermill, $(JOBS) at a time)"
 	@echo "make nbmake   every notebook in smoke mode through pytest --nbmake (CI runs it too)"
-	@echo "make run      every notebook at full size for this device into build/run, with a summary table"
+	@echo "make fresh    the Colab path: a fresh venv with only Colab's packages runs 01, 07, 10b from outside the checkout"
+	@echo "make run      every notebook at full size for this device into build/run, with a summary table and ETA"
+	@echo "make bench    like run, and a table of seconds and metrics beside the previous run's (build/bench)"
 	@echo "make lab      JupyterLab on notebooks/"
-	@echo "make lint     ruff over code and notebooks, and the check that notebooks are stripped"
+	@echo "make lint     ruff, notebooks stripped (nbstripout), one parameters cell, the shared set-up cell"
+	@echo "make strip    strip notebook outputs (nbstripout --keep-id, the same rule as the pre-commit hook)"
+	@echo "make sync     write the Colab badge and the shared set-up cell into every notebook"
+	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
+	@echo "make hooks    install the pre-commit hooks (nbstripout, ruff, notebook checks)"
 	@echo "make setup    only the set-up (venv, pip packages, Debian corpora when root)"
 
 setup:
@@ -29,16 +35,23 @@ unit: setup
 	$(PY) -m pytest -m "not notebook" -q
 
 notebooks: setup
-	COURSE_SMOKE=1 $(PY) -m pytest -m notebook -q -n $(JOBS) --dist loadgroup
+	COURSE_SMOKE=1 $(PY) -m pytest -m notebook -q -n $(JOBS)
 
 test: setup lint
 	COURSE_SMOKE=1 $(PY) -m pytest -q -n $(JOBS) --durations=15
 
 nbmake: setup
-	COURSE_SMOKE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest --nbmake -q -n $(JOBS) --nbmake-timeout=300 -p no:randomly $(NB)
+	COURSE_SMOKE=1 OMP_NUM_THREADS=$$($(PY) -m course_utils.cpu $(JOBS)) MKL_NUM_THREADS=$$($(PY) -m course_utils.cpu $(JOBS)) \
+	  $(PY) -m pytest --nbmake -q -n $(JOBS) --nbmake-timeout=300 -p no:cacheprovider $(NB)
+
+fresh: setup
+	COURSE_FRESH_RUNTIME=1 $(PY) -m pytest -q -m fresh -p no:cacheprovider tests/test_fresh_runtime.py
 
 run: setup
 	$(PY) -m course_utils.runner $(NB) --out build/run --jobs 1
+
+bench: setup
+	$(PY) -m course_utils.runner $(NB) --out build/run --jobs 1 --bench build/bench
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
@@ -48,3 +61,13 @@ clean:
 
 strip: setup
 	$(PY) -m course_utils.nbclean notebooks
+
+sync: setup
+	$(PY) -m course_utils.setup_cell notebooks
+
+publish: setup
+	@test -n "$(REPO)" || { echo "usage: make publish REPO=https://github.com/<owner>/<repo>"; exit 2; }
+	$(PY) -m course_utils.setup_cell --repo $(REPO) notebooks
+
+hooks: setup
+	$(VENV)/bin/pre-commit install

@@ -168,7 +168,11 @@ def version_report(warn: bool = True) -> list[PackageStatus]:
 
 
 def describe_environment() -> str:
-    """A short text for the top of a notebook: Python, torch, device, smoke mode, Colab/offline."""
+    """A short text for the top of a notebook: Python, torch, device, smoke mode, Colab/offline.
+
+    It also runs :func:`version_report`, which warns about any main library outside its tested range.
+    """
+    version_report(warn=True)
     device = get_device()
     lines = [
         f"python {sys.version.split()[0]} | torch {torch.__version__} | device {device}",

@@ -1,26 +1,30 @@
-"""Keep committed notebooks clean: valid nbformat, no outputs, one ``parameters`` cell.
+"""Keep committed notebooks clean: nbstripout (the standard tool) strips them; this adds what it cannot check.
 
-``python -m course_utils.nbclean --check notebooks`` fails (exit 1) naming each problem;
-``python -m course_utils.nbclean notebooks`` strips outputs and execution counts in place.
+- ``python -m course_utils.nbclean notebooks`` strips outputs, execution counts and run metadata in place with
+  ``nbstripout --keep-id`` (the same rules as the pre-commit hook and ``make strip``);
+- ``python -m course_utils.nbclean --check notebooks`` fails (exit 1) naming each problem: a notebook that
+  nbstripout would change, an invalid notebook, a kernelspec other than python3, not exactly one cell tagged
+  ``parameters``, and a set-up cell or Colab badge out of step with ``course_utils.setup_cell``.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 
-KEEP_METADATA = {"kernelspec", "language_info"}
+NBSTRIPOUT = [sys.executable, "-m", "nbstripout", "--keep-id"]
 
 
 def problems(path: Path) -> list[str]:
-    """What is wrong with one notebook file ([] when it is clean)."""
+    """What nbstripout does not check in one notebook file ([] when it is fine)."""
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
-    except Exception as exc:  # nbformat raises several unrelated types
+    except (OSError, ValueError, nbformat.ValidationError) as exc:  # NotJSONError is a ValueError
         return [f"{path}: not a valid notebook ({exc})"]
     found = []
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
@@ -28,27 +32,25 @@ def problems(path: Path) -> list[str]:
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
         found.append(f"{path}: needs exactly one cell tagged 'parameters', has {len(tagged)}")
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
-            found.append(f"{path}: cell {i} has outputs or an execution count (run: make strip)")
+    from course_utils.setup_cell import setup_problems
+
+    found += [f"{path}: {msg}" for msg in setup_problems(nb, path.name)]
     return found
 
 
-def strip(path: Path) -> bool:
-    """Remove outputs, execution counts and run metadata in place; True if the file changed."""
-    before = path.read_text(encoding="utf-8")
-    nb = nbformat.reads(before, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cell.metadata.pop("execution", None)
-        cell.metadata.pop("papermill", None)
-    nb.metadata = {k: v for k, v in nb.metadata.items() if k in KEEP_METADATA}
-    after = nbformat.writes(nb) + "\n"
-    if after != before:
-        path.write_text(after, encoding="utf-8")
-    return after != before
+def unstripped(files: list[Path]) -> list[str]:
+    """Files that nbstripout would change (outputs, execution counts, run metadata)."""
+    out = []
+    for f in files:
+        proc = subprocess.run([*NBSTRIPOUT, "--verify", str(f)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            out.append(f"{f}: has outputs, execution counts or run metadata (run: make strip)")
+    return out
+
+
+def strip(files: list[Path]) -> None:
+    """Strip ``files`` in place with nbstripout."""
+    subprocess.run([*NBSTRIPOUT, *map(str, files)], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,14 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("no notebooks found", file=sys.stderr)
         return 1
-    if args.check:
-        found = [msg for f in files for msg in problems(f)]
-        print("\n".join(found) if found else f"{len(files)} notebooks clean")
-        return 1 if found else 0
-    for f in files:
-        if strip(f):
-            print(f"stripped {f}")
-    return 0
+    if not args.check:
+        strip(files)
+        return 0
+    found = [msg for f in files for msg in problems(f)] + unstripped(files)
+    print("\n".join(found) if found else f"{len(files)} notebooks clean")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

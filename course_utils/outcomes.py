@@ -12,7 +12,6 @@ import numbers
 from typing import Any
 
 METRICS_MIME = "application/vnd.course.metrics+json"
-_recorded: dict[str, Any] = {}
 
 
 def _plain(value: Any) -> Any:
@@ -32,7 +31,6 @@ def record(**metrics: Any) -> dict[str, Any]:
     if not metrics:
         raise ValueError("record() needs at least one metric, e.g. record(accuracy=0.93)")
     clean = {name: _plain(value) for name, value in metrics.items()}
-    _recorded.update(clean)
     text = ", ".join(f"{k}={v}" for k, v in clean.items())
     try:
         from IPython.display import display
@@ -41,11 +39,6 @@ def record(**metrics: Any) -> dict[str, Any]:
     except ImportError:  # pragma: no cover - IPython is installed with the course
         print(f"recorded: {text}")
     return clean
-
-
-def recorded() -> dict[str, Any]:
-    """Every metric recorded in this process so far (a copy)."""
-    return dict(_recorded)
 
 
 def expect(name: str, value: float, at_least: float | None = None, at_most: float | None = None) -> float:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course_utils.cpu import thread_env, threads_for
 from course_utils.outcomes import METRICS_MIME
 
 
@@ -86,7 +87,7 @@ def run_notebook(
         cmd += ["-p", key, str(value)]
     env = dict(os.environ, COURSE_SMOKE="1" if smoke else "0", PYTHONUNBUFFERED="1")
     if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env.update(thread_env(threads))
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -119,7 +120,7 @@ def run_all(
     """Execute notebooks, ``jobs`` at a time (threads split between them), and write summary.json/.md."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    threads = threads_for(jobs) if jobs > 1 else None
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(run_notebook, nb, out_dir, smoke, seed, timeout, threads) for nb in notebooks]
         results = []

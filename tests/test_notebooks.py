@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from course_utils.cpu import threads_for
 from course_utils.runner import run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +26,7 @@ def test_there_are_notebooks() -> None:
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(notebook: Path) -> None:
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_for(jobs=int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     out_dir = ROOT / "build" / "smoke"
     result = run_notebook(notebook, out_dir, smoke=True, seed=0, timeout=NOTEBOOK_TIMEOUT, threads=threads)
     print(f"{notebook.name}: {result.status} in {result.seconds:.1f} s on {result.device}; metrics {result.metrics}")

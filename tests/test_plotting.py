@@ -1,18 +1,15 @@
-"""course_utils.plotting returns figures and rejects bad shapes; course_utils.nbclean keeps notebooks clean."""
+"""course_utils.plotting returns figures and rejects bad shapes."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("agg")
-import nbformat
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from course_utils import nbclean, plotting
+from course_utils import plotting
 
 
 def test_plot_history() -> None:
@@ -50,39 +47,3 @@ def test_heatmap_and_confusion_matrix() -> None:
     assert fig.axes[0].get_xlabel() == "predicted"
     with pytest.raises(ValueError, match="does not match"):
         plotting.plot_confusion_matrix(torch.eye(3), ["a", "b"])
-
-
-def _write(path: Path, outputs: bool, tags: list[list[str]]) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for t in tags:
-        cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": t})
-        if outputs:
-            cell.execution_count = 1
-            cell.outputs = [nbformat.v4.new_output("stream", text="hi")]
-        nb.cells.append(cell)
-    nbformat.write(nb, path)
-    return path
-
-
-def test_nbclean_reports_and_strips(tmp_path: Path) -> None:
-    path = _write(tmp_path / "a.ipynb", outputs=True, tags=[["parameters"], []])
-    assert any("outputs" in p for p in nbclean.problems(path))
-    assert nbclean.main(["--check", str(tmp_path)]) == 1
-    assert nbclean.strip(path) is True
-    assert nbclean.problems(path) == []
-    assert nbclean.strip(path) is False
-    assert nbclean.main(["--check", str(tmp_path)]) == 0
-
-
-def test_nbclean_needs_one_parameters_cell_and_valid_json(tmp_path: Path) -> None:
-    assert any("exactly one" in p for p in nbclean.problems(_write(tmp_path / "b.ipynb", False, [[], []])))
-    broken = tmp_path / "c.ipynb"
-    broken.write_text("{not json")
-    assert "not a valid notebook" in nbclean.problems(broken)[0]
-
-
-def test_repository_notebooks_are_clean() -> None:
-    notebooks = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
-    problems = [p for nb in notebooks for p in nbclean.problems(nb)]
-    assert problems == []

@@ -1,0 +1,113 @@
+"""The Colab path, proved: a fresh environment with only what a Colab runtime ships runs notebooks unchanged.
+
+A new virtual environment gets python, torch, torchvision, transformers, datasets, tokenizers, matplotlib,
+ipykernel and papermill, nothing of the course. Notebooks copied to a folder outside the checkout run there
+through papermill with ``COURSE_REPO_URL`` pointing at a copy of the repository: their set-up cell must install
+course_utils and the missing packages in the same kernel, without a restart. A copy of a notebook without its
+set-up cell must fail. Minutes of work: it runs only with ``COURSE_FRESH_RUNTIME=1`` (``make fresh``, CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.setup_cell import SETUP_MARK
+
+ROOT = Path(__file__).resolve().parent.parent
+COLAB_SHIPS = ["torch", "torchvision", "transformers", "datasets", "tokenizers", "matplotlib", "ipykernel", "papermill"]
+NOTEBOOKS = ["01_tensors.ipynb", "07_fine_tuning.ipynb", "10b_vanilla_transformer.ipynb"]
+
+pytestmark = [
+    pytest.mark.fresh,
+    pytest.mark.skipif(not os.environ.get("COURSE_FRESH_RUNTIME"), reason="set COURSE_FRESH_RUNTIME=1 (make fresh)"),
+]
+
+
+def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        output = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise AssertionError(f"{' '.join(cmd[:6])} ... failed ({proc.returncode}):\n{output}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A fresh venv with Colab's packages (same versions as here), and a copy of the repository."""
+    base = tmp_path_factory.mktemp("fresh")
+    venv = base / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)])
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    pins = [f"{name}=={metadata.version(name)}" for name in COLAB_SHIPS]
+    start = time.perf_counter()
+    _run([str(python), "-m", "pip", "install", "-q", *pins])
+    print(f"fresh runtime with {len(pins)} Colab packages in {time.perf_counter() - start:.0f} s")
+    repo = base / "course-repo"
+    listed = _run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT).stdout.split()
+    for name in listed:
+        if name.startswith(("course_utils/", "pyproject.toml", "README.md")) and (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    work = base / "learner"
+    work.mkdir()
+    return {"python": python, "repo": repo, "work": work, "cache": base / "cache"}
+
+
+def _papermill(runtime: dict[str, Path], notebook: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    out = notebook.with_name("out-" + notebook.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH", "COURSE_"))}
+    env.update(
+        COURSE_REPO_URL=str(runtime["repo"]),
+        COURSE_CACHE_DIR=str(runtime["cache"]),
+        COURSE_SMOKE="1",
+        HF_HUB_OFFLINE="1",
+        PATH=f"{runtime['python'].parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    cmd = [str(runtime["python"]), "-m", "papermill", str(notebook), str(out), "-k", "python3", "--cwd",
+           str(notebook.parent), "-p", "SMOKE", "True", "--log-output", "--no-progress-bar"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=runtime["work"], timeout=1200)
+    return proc, out
+
+
+def test_a_notebook_without_its_set_up_cell_fails(runtime: dict[str, Path]) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / NOTEBOOKS[0], as_version=4)
+    nb.cells = [c for c in nb.cells if SETUP_MARK not in c.source]
+    path = runtime["work"] / "no-setup.ipynb"
+    nbformat.write(nb, path)
+    proc, _ = _papermill(runtime, path)
+    assert proc.returncode != 0, "without the set-up cell the notebook must fail in a fresh runtime"
+    assert "course_utils" in proc.stdout + proc.stderr or "NameError" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_in_a_fresh_runtime(runtime: dict[str, Path], name: str) -> None:
+    source = ROOT / "notebooks" / name
+    if not source.is_file():
+        pytest.fail(f"{name} is missing from notebooks/")
+    notebook = runtime["work"] / name
+    shutil.copy2(source, notebook)
+    start = time.perf_counter()
+    proc, out = _papermill(runtime, notebook)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, f"{name} failed in the fresh runtime:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    executed = json.loads(out.read_text())
+    setup = next(c for c in executed["cells"] if SETUP_MARK in "".join(c["source"]))
+    text = "".join("".join(o.get("text", "")) for o in setup.get("outputs", []))
+    print(f"{name}: ok in {seconds:.0f} s; set-up cell said: {text.strip()[:300]!r}")
+    where = _run([str(runtime["python"]), "-c", "import course_utils; print(course_utils.__file__)"]).stdout
+    assert str(runtime["python"].parent.parent) in where, f"course_utils imported from {where}, not the fresh venv"
+    if name == NOTEBOOKS[0]:
+        assert "installing course_utils" in text, text
+    for tool in ("jupyterlab", "pytest", "ruff"):
+        probe = [str(runtime["python"]), "-c", f"import importlib.util as u; print(u.find_spec('{tool}') is None)"]
+        assert _run(probe).stdout.strip() == "True", f"the set-up cell installed {tool}"

@@ -1,0 +1,118 @@
+"""Notebook hygiene: nbstripout-clean, one parameters cell, python3, and the shared Colab badge and set-up cell."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import bootstrap, nbclean, setup_cell
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _write(path: Path, outputs: bool, tags: list[list[str]], synced: bool = True) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Title\n\nText."))
+    for t in tags:
+        cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": t})
+        if outputs:
+            cell.execution_count = 1
+            cell.outputs = [nbformat.v4.new_output("stream", text="hi")]
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+    if synced and sum("parameters" in t for t in tags) == 1:
+        setup_cell.sync(path)
+    return path
+
+
+def test_nbclean_reports_and_strips(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.ipynb", outputs=True, tags=[["parameters"], []])
+    assert nbclean.problems(path) == []  # what nbstripout does not check is fine
+    assert any("outputs" in p for p in nbclean.unstripped([path]))
+    assert nbclean.main(["--check", str(tmp_path)]) == 1
+    nbclean.main([str(path)])
+    assert nbclean.unstripped([path]) == []
+    assert nbclean.main(["--check", str(tmp_path)]) == 0
+
+
+def test_nbclean_needs_one_parameters_cell_and_valid_json(tmp_path: Path) -> None:
+    assert any("exactly one" in p for p in nbclean.problems(_write(tmp_path / "b.ipynb", False, [[], []])))
+    broken = tmp_path / "c.ipynb"
+    broken.write_text("{not json")
+    assert "not a valid notebook" in nbclean.problems(broken)[0]
+
+
+def test_sync_adds_badge_and_set_up_cell_once(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.ipynb", False, [["parameters"], []], synced=False)
+    found = nbclean.problems(path)
+    assert any("Colab badge" in p for p in found) and any("set-up cell" in p for p in found)
+    assert setup_cell.sync(path) is True
+    assert setup_cell.sync(path) is False  # idempotent
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].source.startswith("# Title\n\n[![Open In Colab]")
+    assert nb.cells[2].source == setup_cell.setup_source(setup_cell.repository())
+    assert nbclean.problems(path) == []
+    nb.cells[2].source += "\nprint('edited')"
+    nbformat.write(nb, path)
+    assert any("shared set-up cell" in p for p in nbclean.problems(path))
+
+
+def test_publish_sets_the_url_everywhere(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.course]\nrepository = ""\n')
+    assert setup_cell.repository(pyproject) == ""
+    setup_cell.set_repository("https://github.com/someone/dl-course", pyproject)
+    repo = setup_cell.repository(pyproject)
+    assert repo == "https://github.com/someone/dl-course"
+    assert "colab.research.google.com/github/someone/dl-course/blob/main/notebooks/01.ipynb" in setup_cell.badge(
+        "01.ipynb", repo
+    )
+    assert f'COURSE_REPO = "{repo}"' in setup_cell.setup_source(repo)
+    with pytest.raises(ValueError, match="github.com/<owner>/<repo>"):
+        setup_cell.set_repository("not a url", pyproject)
+
+
+def test_every_notebook_has_one_badge_and_the_same_set_up_cell() -> None:
+    assert NOTEBOOKS
+    problems = [p for nb in NOTEBOOKS for p in nbclean.problems(nb)]
+    assert problems == []
+    assert nbclean.unstripped(NOTEBOOKS) == []
+
+
+def test_set_up_cell_is_fast_where_everything_is_installed() -> None:
+    import time
+
+    start = time.perf_counter()
+    assert bootstrap.ensure_packages() == []
+    assert time.perf_counter() - start < 0.5
+
+
+def test_bootstrap_packages_match_requirements() -> None:
+    """The set-up cell installs the same bounds as requirements.txt, and never the developer tools."""
+    lines = [*(ROOT / "requirements.txt").read_text().splitlines()]
+    lines += (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+    specs = {}
+    for line in lines:
+        req = line.split("#")[0].strip()
+        if req:
+            name = re.split(r"[<>=!~ ]", req)[0].lower()
+            specs[name] = req.replace(" ", "")
+    for req in [*bootstrap.PACKAGES.values(), *bootstrap.NO_DEPS.values()]:
+        name = re.split(r"[<>=!~ ]", req)[0].lower()
+        assert specs.get(name) == req, f"{req} differs from requirements: {specs.get(name)}"
+    installed = " ".join([*bootstrap.PACKAGES.values(), *bootstrap.NO_DEPS.values(), *bootstrap.TORCH.values()])
+    for tool in ("jupyterlab", "pytest", "ruff", "nbmake", "papermill"):
+        assert tool not in installed
+
+
+def test_bootstrap_installs_only_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(bootstrap, "_pip", calls.append)
+    monkeypatch.setitem(bootstrap.PACKAGES, "surely_not_a_module_xyz", "surely-not-a-module-xyz>=1")
+    assert bootstrap.ensure_packages() == ["surely-not-a-module-xyz>=1"]
+    assert calls == [["surely-not-a-module-xyz>=1"]]
