@@ -57,6 +57,9 @@ def _run(exercise: str, trials: int, body: Callable[[dict[str, str]], None]) -> 
         body(current)
     except _Fail as failure:
         return CheckResult(exercise, False, trials, f"a case failed:{failure}")
+    except NotImplementedError:
+        unwritten = "not written yet: replace `raise NotImplementedError` with your code"
+        return CheckResult(exercise, False, trials, unwritten)
     except Exception as error:  # the learner's code crashed: report it as feedback, not as a crash
         return CheckResult(exercise, False, trials, f"your code raised {type(error).__name__}: {error}\n"
                            f"  input:    {current['case']}")

@@ -260,3 +260,11 @@ def test_batches_rejects_a_lost_last_batch() -> None:
 
 def test_batches_rejects_an_eager_list() -> None:
     assert_rejected(check_batches(batches_eager, seed=6), "not lazy", "never list(items)")
+
+
+def test_an_unwritten_exercise_says_so() -> None:
+    def unwritten(*args, **kwargs):
+        raise NotImplementedError
+
+    for check in (check_sliding_windows, check_count_calls, check_temporarily, check_batches):
+        assert_rejected(check(unwritten, trials=2), "not written yet")
