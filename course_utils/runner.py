@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course_utils import bench
 from course_utils.cpu import thread_env, threads_for
 from course_utils.outcomes import METRICS_MIME
 
@@ -121,17 +122,26 @@ def run_all(
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     threads = threads_for(jobs) if jobs > 1 else None
+    out = Path(out_dir)
+    previous = bench.load(out / "summary.json")  # the last run into this folder: its times give the ETA
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(run_notebook, nb, out_dir, smoke, seed, timeout, threads) for nb in notebooks]
         results = []
-        for future in futures:
+        for index, future in enumerate(futures):
             result = future.result()
-            print(f"[{result.status:>7}] {result.notebook} {result.seconds:.0f}s", flush=True)
             results.append(result)
-    out = Path(out_dir)
+            left = bench.eta(previous, [nb.name for nb in notebooks[index + 1 :]])
+            eta = f" | ETA {_clock(left / jobs)}" if left is not None and index + 1 < len(notebooks) else ""
+            elapsed = _clock(time.perf_counter() - start)
+            print(f"[{result.status:>7}] {result.notebook} {result.seconds:.0f}s | total {elapsed}{eta}", flush=True)
     (out / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     (out / "summary.md").write_text(summary_table(results) + "\n")
     return results
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
 def _format_metric(value: Any) -> str:
@@ -158,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per notebook")
+    parser.add_argument("--bench", type=Path, help="also write FOLDER/bench.md: seconds and metrics vs last bench")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
@@ -167,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(summary_table(results))
     print(f"\nwall time {time.perf_counter() - start:.0f} s; executed notebooks and summary in {args.out}/")
+    if args.bench:
+        print(f"\nbenchmark (now vs the previous bench run), also in {args.bench / 'bench.md'}:\n")
+        print(bench.write(results, args.bench))
     for r in results:
         if r.status != "ok":
             print(f"\n{r.notebook} {r.status}: {r.error}", file=sys.stderr)

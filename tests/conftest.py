@@ -1,4 +1,10 @@
-"""Shared fixtures: every test gets its own cache folder, so tests never touch (or trust) a real cache."""
+"""Shared fixtures. No test ever reads or writes the repository's real cache (data/cache).
+
+Every test gets its own ``COURSE_CACHE_DIR`` (autouse). Parsed corpora (the verse JSON, the digit arrays) are
+pure functions of installed packages and take seconds to build, so that sub-folder is shared by the tests of
+one worker; a test that damages cache entries on purpose asks for the ``cache`` fixture, which is entirely
+fresh and shares nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,24 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def _shared_corpora(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shared-corpora")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _shared_corpora: Path
+) -> Path:
+    folder = tmp_path_factory.mktemp("own-cache")  # not inside tmp_path: tests may list that folder
+    (folder / "corpora").symlink_to(_shared_corpora, target_is_directory=True)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh, empty COURSE_CACHE_DIR."""
+    """A fresh, empty COURSE_CACHE_DIR that shares nothing with other tests."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("COURSE_CACHE_DIR", str(folder))
     return folder

@@ -22,9 +22,17 @@ def test_cache_dir_follows_the_environment(cache: Path) -> None:
     assert cache_mod.cache_dir("models") == cache / "models" and (cache / "models").is_dir()
 
 
-def test_cache_dir_defaults_to_data_cache_in_a_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_dir_defaults_to_data_cache_in_a_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("COURSE_CACHE_DIR", raising=False)
-    assert cache_mod.cache_dir() == Path(cache_mod.__file__).resolve().parent.parent / "data" / "cache"
+    assert Path(cache_mod.__file__).resolve().parent.parent / "data" == cache_mod._REPO_DATA
+    checkout_data = tmp_path / "data"
+    checkout_data.mkdir()
+    (checkout_data / "README.md").write_text("sources")
+    monkeypatch.setattr(cache_mod, "_REPO_DATA", checkout_data)
+    assert cache_mod.cache_dir() == checkout_data / "cache"
+    monkeypatch.setattr(cache_mod, "_REPO_DATA", tmp_path / "installed-elsewhere")
+    monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
+    assert cache_mod.cache_dir() == tmp_path / "home" / ".cache" / "course_utils"
 
 
 def test_cache_dir_that_cannot_be_written_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from course_utils.setup_cell import SETUP_MARK
 
@@ -29,6 +31,7 @@ NOTEBOOKS = ["01_tensors.ipynb", "07_fine_tuning.ipynb", "10b_vanilla_transforme
 
 pytestmark = [
     pytest.mark.fresh,
+    pytest.mark.timeout(1800),
     pytest.mark.skipif(not os.environ.get("COURSE_FRESH_RUNTIME"), reason="set COURSE_FRESH_RUNTIME=1 (make fresh)"),
 ]
 
@@ -41,17 +44,55 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
     return proc
 
 
+def _closure(names: list[str]) -> list[metadata.Distribution]:
+    """The installed distributions ``names`` need (their dependency closure, markers evaluated, no extras)."""
+    seen: dict[str, metadata.Distribution] = {}
+    todo = list(names)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency that is not installed here
+        seen[name] = dist
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return list(seen.values())
+
+
+def _colab_site(folder: Path) -> int:
+    """Link the files of Colab's packages (and only those) into ``folder``; returns how many distributions."""
+    folder.mkdir()
+    dists = _closure(COLAB_SHIPS)
+    for dist in dists:
+        for entry in {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}:
+            source = Path(str(dist.locate_file(entry)))
+            if source.exists() and not (folder / entry).exists() and entry != "__pycache__":
+                (folder / entry).symlink_to(source)
+    return len(dists)
+
+
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A fresh venv with Colab's packages (same versions as here), and a copy of the repository."""
+    """A fresh venv that sees only Colab's packages (the ones installed here, linked in), and a repo copy.
+
+    Installing torch again would copy 5 GB; linking the installed distributions gives the same runtime a
+    learner's Colab has: those packages and nothing of the course.
+    """
     base = tmp_path_factory.mktemp("fresh")
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    pins = [f"{name}=={metadata.version(name)}" for name in COLAB_SHIPS]
-    start = time.perf_counter()
-    _run([str(python), "-m", "pip", "install", "-q", *pins])
-    print(f"fresh runtime with {len(pins)} Colab packages in {time.perf_counter() - start:.0f} s")
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    count = _colab_site(base / "colab-site")
+    (site / "colab_runtime.pth").write_text(str(base / "colab-site") + "\n")
+    probe = "import torch, transformers, papermill, importlib.util as u; print(u.find_spec('course_utils'))"
+    assert _run([str(python), "-c", probe], cwd=base).stdout.strip() == "None"  # not from the checkout's cwd
+    print(f"fresh runtime: {count} distributions (Colab's packages and their dependencies)")
     repo = base / "course-repo"
     listed = _run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT).stdout.split()
     for name in listed:
@@ -104,10 +145,11 @@ def test_notebook_runs_in_a_fresh_runtime(runtime: dict[str, Path], name: str) -
     setup = next(c for c in executed["cells"] if SETUP_MARK in "".join(c["source"]))
     text = "".join("".join(o.get("text", "")) for o in setup.get("outputs", []))
     print(f"{name}: ok in {seconds:.0f} s; set-up cell said: {text.strip()[:300]!r}")
-    where = _run([str(runtime["python"]), "-c", "import course_utils; print(course_utils.__file__)"]).stdout
+    code = "import course_utils; print(course_utils.__file__)"
+    where = _run([str(runtime["python"]), "-c", code], cwd=runtime["work"]).stdout
     assert str(runtime["python"].parent.parent) in where, f"course_utils imported from {where}, not the fresh venv"
     if name == NOTEBOOKS[0]:
         assert "installing course_utils" in text, text
     for tool in ("jupyterlab", "pytest", "ruff"):
         probe = [str(runtime["python"]), "-c", f"import importlib.util as u; print(u.find_spec('{tool}') is None)"]
-        assert _run(probe).stdout.strip() == "True", f"the set-up cell installed {tool}"
+        assert _run(probe, cwd=runtime["work"]).stdout.strip() == "True", f"the set-up cell installed {tool}"

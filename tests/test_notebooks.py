@@ -17,6 +17,13 @@ from course_utils.runner import run_notebook
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOK_TIMEOUT = float(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "300"))
+NOTEBOOK_CACHE = ROOT / "build" / "test-cache"  # shared by the notebook runs (as a learner's cache is), not data/cache
+
+
+@pytest.fixture(autouse=True)
+def _notebook_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notebooks build the classifier, tokenizer and converted LM once (locked) and later notebooks reuse them."""
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(NOTEBOOK_CACHE))
 
 
 def test_there_are_notebooks() -> None:

@@ -68,3 +68,24 @@ def test_cli_rejects_missing_notebook(tmp_path: Path) -> None:
 def test_run_all_rejects_bad_jobs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="jobs"):
         runner.run_all([], tmp_path, smoke=True, jobs=0)
+
+
+def test_bench_compares_with_the_previous_run(tmp_path: Path) -> None:
+    from course_utils import bench
+
+    first = [runner.NotebookResult("a.ipynb", "ok", 100.0, "cpu", {"accuracy": 0.9, "smoke": False})]
+    bench.write(first, tmp_path)
+    second = [runner.NotebookResult("a.ipynb", "ok", 50.0, "cpu", {"accuracy": 0.95, "note": "x"})]
+    table = bench.write(second, tmp_path)
+    assert "| a.ipynb | ok | 50 (100) (-50%) | accuracy=0.95 (0.9) |" in table
+    assert (tmp_path / "bench.md").read_text().strip() == table
+    assert bench.load(tmp_path / bench.LATEST)["a.ipynb"]["seconds"] == 50.0
+    assert len(list((tmp_path / "history").iterdir())) >= 1
+
+
+def test_eta_uses_last_times_and_the_mean_for_new_notebooks() -> None:
+    from course_utils import bench
+
+    previous = {"a": {"seconds": 10.0}, "b": {"seconds": 30.0}}
+    assert bench.eta(previous, ["b", "new"]) == 30.0 + 20.0
+    assert bench.eta({}, ["a"]) is None
