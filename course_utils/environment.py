@@ -137,6 +137,20 @@ def is_offline(probe: bool = False, host: str = "huggingface.co", timeout: float
         return True
 
 
+def online(value: bool | None = None) -> bool:
+    """Whether to run the cells that need the Hugging Face Hub (``ONLINE`` parameter of a notebook).
+
+    ``True``/``False`` decide; ``None`` detects: offline when ``COURSE_OFFLINE``/``HF_HUB_OFFLINE``... say so
+    (``make`` and CI set it), else one quick connection to the Hub decides (Colab, a laptop on a network).
+    A notebook prints one line saying why it skips a cell when this is False.
+    """
+    if value is not None:
+        if not isinstance(value, bool):
+            raise TypeError(f"ONLINE must be True, False or None (detect), got {value!r}")
+        return value
+    return not is_offline(probe=True)
+
+
 @dataclass(frozen=True)
 class PackageStatus:
     """One row of the version report."""

@@ -159,3 +159,11 @@ def test_seed_worker_derives_numpy_and_random_seeds_from_torch() -> None:
     torch.manual_seed(8)
     env.seed_worker(0)
     assert np.random.rand() != a[0]
+
+
+def test_online_decides_or_detects(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert env.online(True) is True and env.online(False) is False
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert env.online(None) is False  # make and CI: offline without probing
+    with pytest.raises(TypeError, match="ONLINE must be"):
+        env.online("yes")  # type: ignore[arg-type]
