@@ -49,3 +49,34 @@ def test_causal_lm_key_follows_the_packaged_file(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(assets, "CAUSAL_LM_RECIPE", assets.CAUSAL_LM_RECIPE + 1)
     assets.causal_lm_path()
     assert len(set(keys)) == 3
+
+
+@pytest.mark.parametrize(
+    ("validate", "files"),
+    [
+        (assets._causal_lm_ok, ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]),
+        (tokenizer._entry_ok, ["tokenizer.json", "tokenizer_config.json"]),
+    ],
+    ids=["causal_lm", "tokenizer"],
+)
+def test_validators_reject_corruption_and_let_real_errors_through(
+    validate: Any, files: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in files:
+        (tmp_path / name).write_text('{"truncated": ')  # what a crash mid-write of an old writer left
+    assert validate(tmp_path) is False
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ImportError("a real problem, not a corrupt file")
+
+    monkeypatch.setattr("json.loads", broken)
+    with pytest.raises(ImportError, match="real problem"):
+        validate(tmp_path)
+
+
+def test_verse_and_image_validators(tmp_path: Path) -> None:
+    from course_utils import bible
+
+    (tmp_path / "verses.json").write_text('[{"ref": "Genesis 1:1", "en": "trunc')
+    assert bible._verses_ok(tmp_path) is False
+    assert bible._has_modules(tmp_path) is False
