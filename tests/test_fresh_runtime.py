@@ -45,22 +45,27 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
 
 
 def _closure(names: list[str]) -> list[metadata.Distribution]:
-    """The installed distributions ``names`` need (their dependency closure, markers evaluated, no extras)."""
+    """The installed distributions ``names`` need: their dependency closure, markers and extras evaluated."""
     seen: dict[str, metadata.Distribution] = {}
-    todo = list(names)
+    done: set[tuple[str, str]] = set()
+    todo = [(name, "") for name in names]
     while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
+        raw, extra = todo.pop()
+        name = canonicalize_name(raw)
+        if (name, extra) in done:
             continue
+        done.add((name, extra))
         try:
-            dist = metadata.distribution(name)
+            dist = seen.get(name) or metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue  # an optional dependency that is not installed here
         seen[name] = dist
         for line in dist.requires or []:
             req = Requirement(line)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                if req.marker is not None and "extra" in str(req.marker) and not extra:
+                    continue  # belongs to an extra nobody asked for
+                todo += [(req.name, "")] + [(req.name, wanted) for wanted in req.extras]
     return list(seen.values())
 
 
