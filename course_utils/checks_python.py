@@ -4,66 +4,31 @@ Each ``check_*`` function takes the learner's code (a class, a decorator, a cont
 function), runs it on fresh random cases next to a reference, and returns a ``CheckResult``. A failure
 names the input, the expected and the obtained value and gives a hint, so the learner can fix the code
 without reading this file. Checkers never raise for a wrong answer (the notebook goes on and its outcome
-check counts the passes); they raise ``TypeError``/``ValueError`` only when called the wrong way.
+check counts the passes). Something that is not callable gets feedback too; only a bad ``trials`` raises
+``ValueError``. The framework (verdicts, feedback, the time limit) is ``course_utils.grading``.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import torch
 
+from course_utils.grading import CheckResult, fail, require_callable, run_check
 
-@dataclass
-class CheckResult:
-    """The verdict of one checker: which exercise, passed or not, cases run, and the feedback to show."""
-
-    exercise: str
-    passed: bool
-    cases: int
-    message: str
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        mark = "PASSED" if self.passed else "NOT YET"
-        return f"[{mark}] {self.exercise}: {self.message}"
+__all__ = ["CheckResult", "check_batches", "check_count_calls", "check_sliding_windows", "check_temporarily"]
 
 
-class _Fail(Exception):
-    """Raised inside a checker at the first wrong case; carries the feedback."""
+_fail = fail
+_run = run_check
 
 
-def _fail(case: str, expected: Any, got: Any, hint: str) -> _Fail:
-    return _Fail(f"\n  input:    {case}\n  expected: {expected}\n  got:      {got}\n  hint:     {hint}")
-
-
-def _validate(candidate: Any, trials: int, what: str) -> None:
-    if not callable(candidate):
-        raise TypeError(f"pass your {what} itself (a callable), not {type(candidate).__name__}: check_x(my_{what})")
+def _validate(trials: int) -> None:
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be a positive int, got {trials!r}")
-
-
-def _run(exercise: str, trials: int, body: Callable[[dict[str, str]], None]) -> CheckResult:
-    """Run ``body``; it writes the case it is trying into ``current["case"]`` so a crash can name it."""
-    current = {"case": "?"}
-    try:
-        body(current)
-    except _Fail as failure:
-        return CheckResult(exercise, False, trials, f"a case failed:{failure}")
-    except NotImplementedError:
-        unwritten = "not written yet: replace `raise NotImplementedError` with your code"
-        return CheckResult(exercise, False, trials, unwritten)
-    except Exception as error:  # the learner's code crashed: report it as feedback, not as a crash
-        return CheckResult(exercise, False, trials, f"your code raised {type(error).__name__}: {error}\n"
-                           f"  input:    {current['case']}")
-    return CheckResult(exercise, True, trials, f"all {trials} random cases agree with the reference")
 
 
 # --- Exercise 1: a map-style Dataset -------------------------------------------------------------------------
@@ -73,10 +38,11 @@ def check_sliding_windows(cls: type, trials: int = 20, seed: int | None = None) 
     Expected behaviour (next-token prediction, as in notebooks 10a and 11): ``len(ds) == len(data) - size``;
     ``ds[i] == (data[i : i + size], data[i + 1 : i + size + 1])``; ``ds[len(ds)]`` raises ``IndexError``.
     """
-    _validate(cls, trials, "class")
+    _validate(trials)
     rng = random.Random(seed)
 
     def body(current: dict[str, str]) -> None:
+        require_callable(cls, "class", "check_sliding_windows(SlidingWindows)")
         for _ in range(trials):
             n = rng.randint(3, 20)
             size = rng.randint(1, min(6, n - 1))
@@ -118,10 +84,11 @@ def check_count_calls(decorator: Callable, trials: int = 20, seed: int | None = 
     """Check a ``count_calls`` decorator: the wrapped function returns the same values for any positional
     and keyword arguments, exposes the number of calls so far as ``.calls`` (one counter per decorated
     function), and keeps the function's ``__name__`` and ``__doc__`` (``functools.wraps``)."""
-    _validate(decorator, trials, "decorator")
+    _validate(trials)
     rng = random.Random(seed)
 
     def body(current: dict[str, str]) -> None:
+        require_callable(decorator, "decorator", "check_count_calls(count_calls)")
         def scaled_sum(*values: float, scale: float = 1.0) -> float:
             """Sum the values, times scale."""
             return scale * sum(values)
@@ -158,10 +125,11 @@ def check_temporarily(manager: Callable, trials: int = 20, seed: int | None = No
     """Check ``temporarily(obj, **attrs)``: inside the ``with`` block the attributes have the new values and
     ``as`` gives ``obj``; afterwards the old values are back, also when the block raised (the exception
     must propagate, not be swallowed). ``torch.no_grad`` restores the grad mode the same way."""
-    _validate(manager, trials, "context manager")
+    _validate(trials)
     rng = random.Random(seed)
 
     def body(current: dict[str, str]) -> None:
+        require_callable(manager, "context manager", "check_temporarily(temporarily)")
         for _ in range(trials):
             old = {name: rng.randint(0, 99) for name in rng.sample(["lr", "training", "scale", "mode", "p"], 3)}
             new = {name: rng.randint(100, 199) for name in rng.sample(sorted(old), rng.randint(1, 3))}
@@ -220,10 +188,11 @@ def check_batches(batches: Callable, trials: int = 20, seed: int | None = None) 
     """Check a generator function ``batches(items, batch_size, drop_last=False)`` that groups any iterable
     into lists of ``batch_size`` items; the last, shorter list is kept unless ``drop_last``. It must be lazy:
     asking for the first batch may read only the first ``batch_size`` items (streams, ``IterableDataset``)."""
-    _validate(batches, trials, "generator function")
+    _validate(trials)
     rng = random.Random(seed)
 
     def body(current: dict[str, str]) -> None:
+        require_callable(batches, "generator function", "check_batches(batches)")
         for _ in range(trials):
             items = [rng.randint(0, 99) for _ in range(rng.randint(0, 23))]
             size, drop_last = rng.randint(1, 6), rng.random() < 0.5

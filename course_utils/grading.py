@@ -1,0 +1,328 @@
+"""The practice loop's framework: check a learner's code on fresh random cases and say what went wrong.
+
+Every exercise checker in ``course_utils.checks`` (and ``checks_python``) is built from these pieces:
+
+- ``run_check(exercise, trials, body)`` runs the checker's ``body`` under a time limit and turns whatever the
+  learner's code does into a ``CheckResult``: a wrong case (``fail(...)``), an unwritten stub
+  (``raise NotImplementedError``), an exception inside the learner's code, an endless loop. It never raises
+  for a wrong answer, so a notebook goes on and its outcome checks count the passes.
+- ``fail(case, expected, got, hint)`` formats one failed case: the input, the expected value, what the
+  learner's code gave and a hint.
+- ``tensor_problem(got, want)`` says in words why a tensor is not the expected one (type, shape, values).
+- ``reveal(prediction, answer)`` is the other half of a predict-then-reveal question: it compares what the
+  learner predicted with the computed answer and reports, never failing the notebook.
+- ``exercise("01", "broadcast_shape")`` registers a checker; ``check("01.broadcast_shape", candidate)``
+  looks it up (importing ``course_utils.checks.nb01`` on demand), ``exercises_of("01")`` lists them.
+
+Conventions for a notebook exercise (``course_utils.student`` and the tests rely on them): the learner's code
+sits in a function or class whose body holds the solution between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``; the same cell ends with ``exercises["name"] = check_name(candidate, trials=TRIALS)`` and
+``print(exercises["name"])``, and needs nothing from earlier cells but imports, ``TRIALS`` and ``exercises``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIME_LIMIT = 20.0  # seconds one checker may take in all; a correct answer needs a fraction of it
+STUB_MESSAGE = "write your solution here"  # what the student edition's stubs raise (course_utils.student)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+@dataclass
+class CheckResult:
+    """The verdict of one checker: which exercise, passed or not, cases run, and the feedback to show."""
+
+    exercise: str
+    passed: bool
+    cases: int
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        mark = "PASSED" if self.passed else "NOT YET"
+        return f"[{mark}] {self.exercise}: {self.message}"
+
+
+class Fail(Exception):
+    """Raised inside a checker's body at the first wrong case; carries the formatted feedback."""
+
+
+class CheckTimeout(BaseException):
+    """Raised into the learner's code when the time limit is over (a BaseException: ``except Exception`` in the
+    learner's code cannot swallow it)."""
+
+
+def show(value: Any, limit: int = 300) -> str:
+    """A short, readable text for a value in feedback: tensors and arrays with shape and dtype, long text cut."""
+    if type(value).__module__.startswith("torch") and hasattr(value, "shape") and hasattr(value, "tolist"):
+        text = f"tensor({_cut(repr(value.detach().cpu().tolist()), limit)}, shape={tuple(value.shape)}, " \
+               f"dtype={str(value.dtype).replace('torch.', '')})"
+        return text
+    if type(value).__module__ == "numpy" and hasattr(value, "shape"):
+        return f"array({_cut(repr(value.tolist()), limit)}, shape={value.shape}, dtype={value.dtype})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(show(v, limit // 2) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return _cut(repr(value), limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 5] + " ...]"
+
+
+def fail(case: str, expected: Any, got: Any, hint: str) -> Fail:
+    """The feedback for one wrong case. ``expected``/``got`` that are not strings are shown with ``show``."""
+    expected_text = expected if isinstance(expected, str) else show(expected)
+    got_text = got if isinstance(got, str) else show(got)
+    if got is None:
+        hint += " (your code returned None: is a `return` missing?)"
+    return Fail(f"\n  input:    {case}\n  expected: {expected_text}\n  got:      {got_text}\n  hint:     {hint}")
+
+
+def require_callable(candidate: Any, what: str, example: str) -> None:
+    """Fail (as feedback, not a crash) when the learner passed something that is not a function or class."""
+    if callable(candidate):
+        return
+    got = f"{type(candidate).__name__} {show(candidate, 80)}"
+    raise fail(example, f"your {what} itself (something callable)", got,
+               f"pass the {what} without calling it: {example}")
+
+
+def tensor_problem(got: Any, want: Any, atol: float = 1e-6, rtol: float = 1e-5, dtype: bool = False) -> str | None:
+    """Why ``got`` is not the tensor ``want`` (None when it is): not a tensor, wrong shape, (dtype), values."""
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        return f"a tensor is expected, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(want.shape):
+        return f"shape {tuple(got.shape)} instead of {tuple(want.shape)}"
+    if dtype and got.dtype != want.dtype:
+        return f"dtype {got.dtype} instead of {want.dtype}"
+    a, b = got.detach().cpu(), want.detach().cpu()
+    if not (a.is_floating_point() or b.is_floating_point()):
+        if torch.equal(a.long(), b.long()):
+            return None
+        where = (a.long() != b.long()).nonzero()[0].tolist()
+        return f"differs at index {tuple(where)}: {a[tuple(where)].item()} instead of {b[tuple(where)].item()}"
+    a, b = a.double(), b.double()
+    close = torch.isclose(a, b, atol=atol, rtol=rtol, equal_nan=True)
+    if bool(close.all()):
+        return None
+    where = (~close).nonzero()[0].tolist()
+    diff = (a - b).abs().nan_to_num(float("inf")).max().item()
+    return (f"values differ (largest difference {diff:.3g}); first at index {tuple(where)}: "
+            f"{a[tuple(where)].item():.6g} instead of {b[tuple(where)].item():.6g}")
+
+
+# --- running the learner's code ----------------------------------------------------------------------------------
+def _learner_frame(error: BaseException) -> str:
+    """'in fn, line 3: code' for the innermost traceback frame outside course_utils (the learner's code)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)]
+    mine = [f for f in frames if "site-packages" not in f.filename and "/lib/python" not in f.filename]
+    frame = (mine or frames or [None])[-1]
+    if frame is None:
+        return ""
+    line = f": {frame.line.strip()}" if frame.line else ""
+    return f"\n  where:    in {frame.name}, line {frame.lineno}{line}"
+
+
+def _with_alarm(fn: Callable[[], None], seconds: float) -> bool:
+    """Run ``fn`` with a SIGALRM timer; False when a signal timer cannot be used here (caller falls back)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return False
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    if outer_left and outer_left <= seconds:  # an outer timer (pytest-timeout ...) would fire first: leave it alone
+        return False
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise CheckTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left:  # give the outer timer back what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3), outer_interval)
+    return True
+
+
+def _with_thread(fn: Callable[[], None], seconds: float) -> None:
+    """Run ``fn`` in a daemon thread and wait at most ``seconds`` (where signals are unavailable: Windows,
+    a non-main thread). A thread cannot be stopped: code still running is left behind, and reported."""
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, name="course-check", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise CheckTimeout("still running in the background")
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+def call_with_time_limit(fn: Callable[[], None], seconds: float) -> None:
+    """Run ``fn()``; raise ``CheckTimeout`` if it takes longer than ``seconds`` (signal timer where available,
+    else a daemon thread)."""
+    if not _with_alarm(fn, seconds):
+        _with_thread(fn, seconds)
+
+
+def run_check(exercise: str, trials: int, body: Callable[[dict[str, str]], None],
+              time_limit: float = DEFAULT_TIME_LIMIT) -> CheckResult:
+    """Run a checker's ``body(current)`` and turn its outcome into a ``CheckResult``.
+
+    ``body`` tries the cases and raises ``fail(...)`` at the first wrong one; before calling the learner's code
+    it writes a description of the case into ``current["case"]``, so that an exception or a time-out inside the
+    learner's code is reported with the input that caused it.
+    """
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise ValueError(f"trials must be a positive int, got {trials!r}")
+    if not isinstance(time_limit, (int, float)) or not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    current = {"case": "?"}
+    try:
+        call_with_time_limit(lambda: body(current), time_limit)
+    except Fail as failure:
+        return CheckResult(exercise, False, trials, f"a case failed:{failure}")
+    except NotImplementedError as error:
+        if str(error) in ("", STUB_MESSAGE):
+            return CheckResult(exercise, False, trials,
+                               "not written yet: replace `raise NotImplementedError(...)` with your code")
+        return CheckResult(exercise, False, trials, f"your code raised NotImplementedError: {error}\n"
+                           f"  input:    {current['case']}{_learner_frame(error)}")
+    except CheckTimeout as error:
+        background = f" ({error.args[0]})" if error.args else ""
+        return CheckResult(exercise, False, trials, f"time limit of {time_limit:g} s reached{background}\n"
+                           f"  input:    {current['case']}\n"
+                           "  hint:     an endless loop? a while-condition that never changes? a huge tensor?")
+    except Exception as error:  # the learner's code crashed: feedback, not a crash of the notebook
+        return CheckResult(exercise, False, trials, f"your code raised {type(error).__name__}: {error}\n"
+                           f"  input:    {current['case']}{_learner_frame(error)}")
+    return CheckResult(exercise, True, trials, f"all {trials} random cases agree with the reference")
+
+
+# --- the registry ---------------------------------------------------------------------------------------------
+REGISTRY: dict[str, Callable[..., CheckResult]] = {}
+
+
+def exercise(notebook: str, name: str) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
+    """Register a checker as ``"<notebook>.<name>"`` (e.g. ``"01.broadcast_shape"``)."""
+
+    def register(checker: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
+        REGISTRY[f"{notebook}.{name}"] = checker
+        return checker
+
+    return register
+
+
+def _load(notebook: str) -> None:
+    try:
+        importlib.import_module(f"course_utils.checks.nb{notebook}")
+    except ModuleNotFoundError as error:
+        if error.name != f"course_utils.checks.nb{notebook}":
+            raise
+        raise KeyError(f"no checkers for notebook {notebook!r} (course_utils/checks/nb{notebook}.py)") from None
+
+
+def exercises_of(notebook: str) -> list[str]:
+    """The registered exercise names of one notebook, e.g. ``exercises_of("01")``."""
+    _load(notebook)
+    return sorted(name for name in REGISTRY if name.split(".")[0] == notebook)
+
+
+def check(name: str, candidate: Any, **options: Any) -> CheckResult:
+    """Run the registered checker ``name`` (``"01.broadcast_shape"``) on the learner's ``candidate``."""
+    if not isinstance(name, str) or "." not in name:
+        raise ValueError(f"name the exercise as '<notebook>.<exercise>', e.g. '01.broadcast_shape', got {name!r}")
+    if name not in REGISTRY:
+        _load(name.split(".")[0])
+    if name not in REGISTRY:
+        known = ", ".join(exercises_of(name.split(".")[0]))
+        raise KeyError(f"unknown exercise {name!r}; this notebook has: {known}")
+    return REGISTRY[name](candidate, **options)
+
+
+def summarize(results: dict[str, CheckResult]) -> int:
+    """Print every verdict, one line each, and return how many passed."""
+    for result in results.values():
+        print(str(result).splitlines()[0])
+    passed = sum(bool(r) for r in results.values())
+    print(f"{passed} of {len(results)} exercises passed")
+    return passed
+
+
+# --- predict, then reveal -------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """Python values for comparison: tensors/arrays -> lists or numbers, torch.Size -> tuple."""
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    if type(value).__name__ == "Size":
+        return tuple(value)
+    return value
+
+
+def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
+    p, a = _plain(prediction), _plain(answer)
+    if isinstance(a, bool) or isinstance(p, bool):
+        return isinstance(p, bool) and isinstance(a, bool) and p == a
+    if isinstance(a, (int, float)) and isinstance(p, (int, float)):
+        return math.isclose(p, a, rel_tol=tolerance, abs_tol=tolerance)
+    if isinstance(a, str) and isinstance(p, str):
+        return " ".join(p.lower().split()) == " ".join(a.lower().split())
+    if isinstance(a, (set, frozenset)) and isinstance(p, Iterable) and not isinstance(p, (str, dict)):
+        return set(p) == set(a)
+    if isinstance(a, dict) and isinstance(p, dict):
+        return p.keys() == a.keys() and all(_same(p[k], a[k], tolerance) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(p, (list, tuple)):
+        return len(p) == len(a) and all(_same(x, y, tolerance) for x, y in zip(p, a))
+    return p == a
+
+
+def reveal(prediction: Any, answer: Any, what: str = "the answer", explain: str = "",
+           tolerance: float = 1e-6) -> bool | None:
+    """Compare the learner's ``prediction`` with the computed ``answer`` and say so; never raises.
+
+    Returns True (right), False (not quite) or None (no prediction written: ``prediction`` is None).
+    Numbers match within ``tolerance``; shapes, lists and tuples element by element; text ignoring case and
+    spacing; sets in any order.
+    """
+    shown = show(_plain(answer), 200)
+    if prediction is None:
+        print(f"No prediction written for {what}: it is {shown}.")
+        print("  (Write yours in the cell above, run it, then this cell again to compare.)")
+        result = None
+    else:
+        try:
+            result = bool(_same(prediction, answer, tolerance))
+        except Exception:  # an odd prediction (wrong type ...) is simply not a match
+            result = False
+        if result:
+            print(f"Right: {what} is {shown}, as you predicted.")
+        else:
+            print(f"Not quite: you predicted {show(_plain(prediction), 200)}, but {what} is {shown}.")
+    if explain:
+        print(f"  Why: {explain}")
+    sys.stdout.flush()
+    return result

@@ -1,0 +1,131 @@
+"""Student editions: the committed (teacher) notebooks with every solution replaced by a stub.
+
+Solutions sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (the nbgrader convention). In a code
+cell the lines between the markers, markers included, become one ``raise NotImplementedError("write your
+solution here")`` at the indentation of the ``### BEGIN SOLUTION`` line, so the learner's function or class
+still parses and its checker answers "not written yet" until the learner writes it. In a markdown cell they
+become "*Write your answer here.*". Outputs, execution counts and run metadata are stripped with nbstripout,
+the same tool and rules as ``make strip``.
+
+``python -m course_utils.student notebooks --out build/student`` (``make student``) writes one student edition
+per notebook and prints how many solutions each hides; a marker without its partner, a nested marker or a stub
+that leaves a cell unparsable stops the build with the notebook, cell and line named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+import nbformat
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+STUB = 'raise NotImplementedError("write your solution here")'  # grading.STUB_MESSAGE is its message
+MARKDOWN_STUB = "*Write your answer here.*"
+
+
+class SolutionMarkerError(ValueError):
+    """The solution markers of a notebook cell are not in matched BEGIN/END pairs, or hiding one broke the code."""
+
+
+def hide_solutions(source: str, where: str = "cell", markdown: bool = False) -> tuple[str, int]:
+    """``source`` with each marked solution replaced by a stub, and the number of solutions hidden."""
+    out: list[str] = []
+    begin_line: int | None = None
+    hidden = 0
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if begin_line is not None:
+                raise SolutionMarkerError(f"{where}, line {number}: {BEGIN} inside the solution opened on line "
+                                          f"{begin_line}; close it with {END} first")
+            begin_line = number
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}{MARKDOWN_STUB if markdown else STUB}\n")
+        elif marker == END:
+            if begin_line is None:
+                raise SolutionMarkerError(f"{where}, line {number}: {END} without a {BEGIN} before it")
+            begin_line = None
+            hidden += 1
+        elif begin_line is None:
+            out.append(line)
+    if begin_line is not None:
+        raise SolutionMarkerError(f"{where}, line {begin_line}: {BEGIN} is never closed with {END}")
+    text = "".join(out)
+    if not source.endswith("\n"):
+        text = text.rstrip("\n")
+    return text, hidden
+
+
+def _parses(code: str) -> str | None:
+    """The syntax error of a code cell (IPython magics and shell lines blanked out), or None."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines()]
+    try:
+        ast.parse("\n".join(lines))
+    except SyntaxError as error:
+        return f"line {error.lineno}: {error.msg}"
+    return None
+
+
+def student_edition(nb: nbformat.NotebookNode, name: str = "notebook") -> tuple[nbformat.NotebookNode, int]:
+    """A copy of ``nb`` with every solution hidden, and the number hidden (outputs are stripped by ``build``)."""
+    nb = nbformat.from_dict(nb)  # a deep copy
+    total = 0
+    for index, cell in enumerate(nb.cells, start=1):
+        where = f"{name}, cell {index}"
+        if cell.cell_type not in ("code", "markdown") or BEGIN not in cell.source and END not in cell.source:
+            continue
+        cell.source, hidden = hide_solutions(cell.source, where, markdown=cell.cell_type == "markdown")
+        total += hidden
+        if cell.cell_type == "code" and (problem := _parses(cell.source)):
+            raise SolutionMarkerError(f"{where}: with its solution hidden the cell no longer parses ({problem}); "
+                                      "put each solution inside a function or class body, or a whole block")
+    return nb, total
+
+
+def build(notebooks: list[Path], out: Path) -> dict[Path, int]:
+    """Write the student edition of each notebook into ``out`` (stripped); return solutions hidden per file."""
+    from course_utils.nbclean import strip
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[Path, int] = {}
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        edition, hidden = student_edition(nb, path.name)
+        target = out / path.name
+        nbformat.write(edition, target)
+        written[target] = hidden
+    if written:
+        strip(list(written))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the student editions of the notebooks under the given folders/files."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", type=Path, help="notebooks or folders of notebooks")
+    parser.add_argument("--out", type=Path, default=Path("build/student"), help="folder for the student editions")
+    args = parser.parse_args(argv)
+    files = sorted(f for p in args.paths for f in ([p] if p.is_file() else p.glob("*.ipynb")))
+    if not files:
+        print("no notebooks found", file=sys.stderr)
+        return 1
+    if any(f.resolve().parent == args.out.resolve() for f in files):
+        print(f"--out {args.out} holds the notebooks themselves: pick another folder", file=sys.stderr)
+        return 1
+    try:
+        written = build(files, args.out)
+    except SolutionMarkerError as error:
+        print(f"student edition not built: {error}", file=sys.stderr)
+        return 1
+    for target, hidden in written.items():
+        print(f"{target}: {hidden} solution{'s' if hidden != 1 else ''} hidden")
+    print(f"{len(written)} student notebooks in {args.out}, {sum(written.values())} solutions hidden in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Student editions (course_utils.student) and the practice loop of the notebooks.
+
+- The builder hides each solution behind a stub at the right indentation, strips outputs, and refuses broken
+  markers.
+- The student edition of every committed notebook keeps no line of any solution.
+- In each practice notebook: at least 3 exercises, each checked by a registered checker; executed on their own
+  (imports, ``TRIALS`` and ``exercises`` only), the teacher's exercise cells pass their checkers and the
+  student's stubs are rejected with the "not written yet" feedback.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import grading, student
+from course_utils.student import BEGIN, END, STUB, SolutionMarkerError, hide_solutions, student_edition
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# notebook -> its prefix in the checker registry (course_utils.checks.nb<prefix>)
+PRACTICE: dict[str, str] = {}
+
+
+# --- the builder ----------------------------------------------------------------------------------------------
+def test_a_solution_becomes_a_stub_at_its_indentation() -> None:
+    source = (
+        "def f(x):\n"
+        '    """Doc."""\n'
+        f"    {BEGIN}\n"
+        "    y = x + 1\n"
+        "    return y\n"
+        f"    {END}\n"
+        "\n"
+        "class A:\n"
+        "    def g(self):\n"
+        f"        {BEGIN}\n"
+        "        return 2\n"
+        f"        {END}\n"
+        "print(f)"
+    )
+    hidden, count = hide_solutions(source)
+    assert count == 2
+    assert hidden == (
+        f'def f(x):\n    """Doc."""\n    {STUB}\n\nclass A:\n    def g(self):\n        {STUB}\nprint(f)'
+    )
+    ast.parse(hidden)
+
+
+def test_markdown_answers_are_hidden_too() -> None:
+    hidden, count = hide_solutions(f"Why?\n\n{BEGIN}\nBecause.\n{END}\n", markdown=True)
+    assert count == 1 and hidden == "Why?\n\n*Write your answer here.*\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (f"def f():\n    {BEGIN}\n    return 1\n", "never closed"),
+        (f"def f():\n    return 1\n    {END}\n", "without a"),
+        (f"def f():\n    {BEGIN}\n    {BEGIN}\n    {END}\n", "inside the solution opened on line 2"),
+    ],
+)
+def test_unmatched_markers_are_refused_with_the_line(source: str, message: str) -> None:
+    with pytest.raises(SolutionMarkerError, match=message):
+        hide_solutions(source, "nb.ipynb, cell 3")
+
+
+def test_a_stub_that_breaks_the_cell_is_refused() -> None:
+    # the marker sits at column 0, so the stub lands outside the function body it replaces
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"def f():\n{BEGIN}\n    return 1\n{END}\n")])
+    with pytest.raises(SolutionMarkerError, match="no longer parses"):
+        student_edition(nb, "broken.ipynb")
+
+
+def test_build_writes_stripped_student_editions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cell = nbformat.v4.new_code_cell(f"def f():\n    {BEGIN}\n    return 42\n    {END}\n%time f", execution_count=3)
+    cell.outputs = [nbformat.v4.new_output("stream", text="secret output 42\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "P"}})
+    source = tmp_path / "src" / "x.ipynb"
+    source.parent.mkdir()
+    nbformat.write(nb, source)
+    assert student.main([str(source.parent), "--out", str(tmp_path / "out")]) == 0
+    assert "x.ipynb: 1 solution hidden" in capsys.readouterr().out
+    written = nbformat.read(tmp_path / "out" / "x.ipynb", as_version=4)
+    assert written.cells[0].outputs == [] and written.cells[0].execution_count is None
+    assert "return 42" not in written.cells[0].source and STUB in written.cells[0].source
+    assert nbformat.read(source, as_version=4).cells[0].source == cell.source  # the teacher edition is untouched
+    assert student.main([str(source.parent), "--out", str(source.parent)]) == 1  # never overwrite the sources
+
+
+# --- the committed notebooks ----------------------------------------------------------------------------------
+def solution_blocks(source: str) -> list[list[str]]:
+    blocks, current = [], None
+    for line in source.splitlines():
+        if line.strip() == BEGIN:
+            current = []
+        elif line.strip() == END:
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+@pytest.fixture(scope="module")
+def editions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[nbformat.NotebookNode, int]]:
+    out = tmp_path_factory.mktemp("student")
+    hidden = student.build(NOTEBOOKS, out)
+    return {p.stem: (nbformat.read(p, as_version=4), n) for p, n in hidden.items()}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_student_edition_keeps_no_solution_text(path: Path, editions: dict) -> None:
+    teacher = nbformat.read(path, as_version=4)
+    edition, hidden = editions[path.stem]
+    blocks = [block for cell in teacher.cells for block in solution_blocks(cell.source)]
+    assert hidden == len(blocks)
+    outside = {line.strip() for cell in teacher.cells for line in hide_solutions(cell.source)[0].splitlines()}
+    student_text = "\n".join(cell.source for cell in edition.cells)
+    student_lines = {line.strip() for line in student_text.splitlines()}
+    secret = {line.strip() for block in blocks for line in block} - outside - {""}
+    leaked = sorted(secret & student_lines)
+    assert not leaked, f"solution lines left in the student edition of {path.name}: {leaked[:5]}"
+    assert BEGIN not in student_text and END not in student_text
+    assert all(cell.get("outputs", []) == [] for cell in edition.cells)
+
+
+def exercise_results(nb: nbformat.NotebookNode) -> dict[str, grading.CheckResult]:
+    """Run each exercise cell of ``nb`` on its own: the notebook's imports, then the cell, with TRIALS=3."""
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    imports = []
+    for source in code:
+        lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+        tree = ast.parse("\n".join(lines))
+        imports += [ast.get_source_segment("\n".join(lines), node) for node in tree.body
+                    if isinstance(node, (ast.Import, ast.ImportFrom))]
+    namespace = {"__name__": "__main__", "TRIALS": 3, "SMOKE": True, "SEED": 0, "exercises": {}}
+    exec("\n".join(imports), namespace)
+    for source in code:
+        if BEGIN in source or re.search(r"^exercises\[", source, re.M):
+            exec(source, namespace)
+    return namespace["exercises"]
+
+
+@pytest.mark.parametrize("stem", sorted(PRACTICE))
+def test_each_practice_notebook_has_three_or_more_checked_exercises(stem: str) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    registered = grading.exercises_of(PRACTICE[stem])
+    assert len(registered) >= 3
+    for name in registered:
+        checker = grading.REGISTRY[name].__name__
+        assert len(re.findall(rf"\b{checker}\(", text)) == 1, f"{checker} should be called once in {stem}"
+    assert text.count(BEGIN) >= len(registered)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", sorted(PRACTICE))
+def test_teacher_solutions_pass_and_student_stubs_are_rejected(stem: str, editions: dict) -> None:
+    teacher = exercise_results(nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4))
+    stubs = exercise_results(editions[stem][0])
+    assert len(teacher) >= 3 and teacher.keys() == stubs.keys()
+    for name, result in teacher.items():
+        assert result.passed, f"{stem}: the teacher's solution of {name} fails its checker:\n{result}"
+        assert not stubs[name] and "not written yet" in stubs[name].message, str(stubs[name])
