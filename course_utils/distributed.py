@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.cpu import thread_env
 from course_utils.errors import CourseError
 
 _RANK_LINE = re.compile(r"^\[[A-Za-z_]*?(\d+)\]:(.*)$")  # torchrun --tee prefixes each line with [default<rank>]:
@@ -182,6 +183,8 @@ def _run(command: list[str], env: dict[str, str], cwd: Path | None, timeout: flo
             try:
                 line = lines.get(timeout=0.1)
             except queue.Empty:
+                if proc.poll() is not None:  # torchrun exited but something it started still holds the pipe
+                    returncode = proc.returncode
                 continue
             if line is None:  # every holder of the pipe closed it: torchrun and its ranks are exiting
                 try:
@@ -205,7 +208,7 @@ def _run(command: list[str], env: dict[str, str], cwd: Path | None, timeout: flo
 def launch(
     script: str | Path,
     nproc: int = 2,
-    args: Sequence[str] = (),
+    args: Sequence[str | int | float | Path] = (),
     timeout: float = 300.0,
     port: int | None = None,
     threads_per_process: int | None = None,
@@ -216,11 +219,13 @@ def launch(
 ) -> LaunchResult:
     """Run ``script`` as ``nproc`` data-parallel processes on this machine with torchrun; wait for it.
 
-    Each rank gets the usual torchrun environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
-    ``MASTER_PORT``), which ``torch.distributed.init_process_group`` and ``accelerate.Accelerator`` read.
-    ``threads_per_process`` sets ``OMP_NUM_THREADS`` (default: the cores divided among the ranks);
-    ``echo=True`` prints the output live. Raises :class:`TooManyProcessesError`, :class:`PortInUseError`,
-    :class:`LaunchTimeoutError` after ``timeout`` seconds, or :class:`LaunchError` when a rank fails; in every
+    ``args`` go to the script (numbers and paths become strings). Each rank gets the usual torchrun
+    environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), which
+    ``torch.distributed.init_process_group`` and ``accelerate.Accelerator`` read. ``threads_per_process``
+    sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` (default: the cores divided among the ranks); ``env`` adds
+    variables; ``echo=True`` prints the output live. ``oversubscribe=True`` allows more ranks than cores.
+    Raises :class:`TooManyProcessesError`, :class:`PortInUseError`, :class:`LaunchTimeoutError` after
+    ``timeout`` seconds, or :class:`LaunchError` when a rank fails; in every
     case no process of the run is left behind.
     """
     script = Path(script)
@@ -231,7 +236,7 @@ def launch(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     chosen = port is None
     threads = threads_per_process or max(1, available_cores() // nproc)
-    run_env = {**os.environ, "OMP_NUM_THREADS": str(threads), **(env or {}), "PYTHONUNBUFFERED": "1"}
+    run_env = {**os.environ, **thread_env(threads), **(env or {}), "PYTHONUNBUFFERED": "1"}
     for attempt in range(3 if chosen else 1):
         used_port = free_port() if chosen else _check_port(port)
         command = [

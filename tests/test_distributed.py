@@ -145,6 +145,24 @@ def test_a_hung_run_is_killed_at_the_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_leftover_grandchild_is_killed_after_a_successful_run(tmp_path: Path) -> None:
+    """A rank that leaves a child behind (holding the output pipe open): the run still ends, the child dies."""
+    script = _script(
+        tmp_path,
+        """
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])  # inherits our stdout
+        print("rank done", flush=True)
+        """,
+    )
+    start = time.monotonic()
+    result = launch(script, nproc=1, timeout=120)
+    assert result.returncode == 0 and "rank done" in result.rank_output(0)
+    assert time.monotonic() - start < 60
+    _assert_nothing_left(result.pgid)
+
+
+@pytest.mark.slow
 def test_a_normal_two_process_run_all_reduces(tmp_path: Path) -> None:
     script = _script(
         tmp_path,
