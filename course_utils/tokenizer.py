@@ -167,10 +167,3 @@ def translation_tokenizer_path(
         TRANSLATION_CACHE, settings, build, _entry_ok, recipe=TRANSLATION_RECIPE, sub="tokenizers",
         rebuild=rebuild, about="training BPE on the English-Spanish verses, about 10 s",
     )
-
-
-def load_translation_tokenizer(**kwargs: Any) -> Any:
-    """``PreTrainedTokenizerFast`` loaded from :func:`translation_tokenizer_path` (same keyword arguments)."""
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast.from_pretrained(translation_tokenizer_path(**kwargs))
