@@ -100,6 +100,15 @@ def require_callable(candidate: Any, what: str, example: str) -> None:
                f"pass the {what} without calling it: {example}")
 
 
+def require_class(candidate: Any, example: str) -> None:
+    """Fail (as feedback) unless the learner passed a class itself, not an instance or something else."""
+    if isinstance(candidate, type):
+        return
+    got = f"{type(candidate).__name__} {show(candidate, 80)}"
+    raise fail(example, "your class itself", got,
+               f"pass the class, not an instance of it: {example}, not {example[:-1]}(...))")
+
+
 def tensor_problem(got: Any, want: Any, atol: float = 1e-6, rtol: float = 1e-5, dtype: bool = False) -> str | None:
     """Why ``got`` is not the tensor ``want`` (None when it is): not a tensor, wrong shape, (dtype), values."""
     import torch
@@ -131,9 +140,9 @@ def _learner_frame(error: BaseException) -> str:
     """'in fn, line 3: code' for the innermost traceback frame outside course_utils (the learner's code)."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)]
     mine = [f for f in frames if "site-packages" not in f.filename and "/lib/python" not in f.filename]
-    frame = (mine or frames or [None])[-1]
-    if frame is None:
+    if not mine:  # the error came from the library, called by the checker: no line of the learner's to show
         return ""
+    frame = mine[-1]
     line = f": {frame.line.strip()}" if frame.line else ""
     return f"\n  where:    in {frame.name}, line {frame.lineno}{line}"
 

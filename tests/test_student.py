@@ -23,7 +23,10 @@ from course_utils.student import BEGIN, END, STUB, SolutionMarkerError, hide_sol
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # notebook -> its prefix in the checker registry (course_utils.checks.nb<prefix>)
-PRACTICE: dict[str, str] = {}
+PRACTICE = {
+    "01_tensors": "01",
+    "02_autograd": "02",
+}
 
 
 # --- the builder ----------------------------------------------------------------------------------------------
