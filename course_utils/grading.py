@@ -297,7 +297,7 @@ def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
     if isinstance(a, bool) or isinstance(p, bool):
         return isinstance(p, bool) and isinstance(a, bool) and p == a
     if isinstance(a, (int, float)) and isinstance(p, (int, float)):
-        return math.isclose(p, a, rel_tol=tolerance, abs_tol=tolerance)
+        return math.isclose(p, a, rel_tol=tolerance, abs_tol=1e-12)
     if isinstance(a, str) and isinstance(p, str):
         return " ".join(p.lower().split()) == " ".join(a.lower().split())
     if isinstance(a, (set, frozenset)) and isinstance(p, Iterable) and not isinstance(p, (str, dict)):
@@ -309,15 +309,23 @@ def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
     return p == a
 
 
+def _brief(value: Any) -> str:
+    """A value for a reveal message: numbers to 6 significant digits, the rest as ``show`` gives it."""
+    value = _plain(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return show(value, 200)
+
+
 def reveal(prediction: Any, answer: Any, what: str = "the answer", explain: str = "",
-           tolerance: float = 1e-6) -> bool | None:
+           tolerance: float = 1e-3) -> bool | None:
     """Compare the learner's ``prediction`` with the computed ``answer`` and say so; never raises.
 
     Returns True (right), False (not quite) or None (no prediction written: ``prediction`` is None).
-    Numbers match within ``tolerance``; shapes, lists and tuples element by element; text ignoring case and
-    spacing; sets in any order.
+    Numbers match within a relative ``tolerance`` (a typed 1.4167 matches 4.25 / 3); shapes, lists and tuples
+    element by element; text ignoring case and spacing; sets in any order.
     """
-    shown = show(_plain(answer), 200)
+    shown = _brief(answer)
     if prediction is None:
         print(f"No prediction written for {what}: it is {shown}.")
         print("  (Write yours in the cell above, run it, then this cell again to compare.)")
@@ -330,7 +338,7 @@ def reveal(prediction: Any, answer: Any, what: str = "the answer", explain: str 
         if result:
             print(f"Right: {what} is {shown}, as you predicted.")
         else:
-            print(f"Not quite: you predicted {show(_plain(prediction), 200)}, but {what} is {shown}.")
+            print(f"Not quite: you predicted {_brief(prediction)}, but {what} is {shown}.")
     if explain:
         print(f"  Why: {explain}")
     sys.stdout.flush()

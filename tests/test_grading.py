@@ -147,6 +147,8 @@ def test_the_registry_finds_every_notebooks_checkers() -> None:
         (None, 3.0, None),
         (3, torch.tensor(3.0), True),
         (0.1 + 0.2, 0.3, True),
+        (1.4167, 4.25 / 3, True),  # a typed, rounded prediction is right
+        (0.0095, 0.009, False),  # ...but a relative tolerance: a small wrong number is not
         ((1, 4), (1, 4), True),
         ([1, 4], torch.Size([1, 4]), True),
         ((4, 1), (1, 4), False),

@@ -26,6 +26,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PRACTICE = {
     "01_tensors": "01",
     "02_autograd": "02",
+    "03a_nn_module": "03a",
 }
 
 
