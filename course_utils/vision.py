@@ -1,8 +1,9 @@
-"""Image helpers taught in notebook 04: digit canvases for segmentation, and segmentation metrics.
+"""Digit canvases for the segmentation section of notebook 04.
 
 ``compose_canvases`` pastes several digits onto a larger blank canvas and returns the per-pixel label
 mask next to it (background or the digit's class), a small but real semantic-segmentation task built
-from labelled digit images. ``pixel_accuracy``, ``iou_per_class`` and ``mean_iou`` score predicted masks.
+from labelled digit images. It is data preparation, not the lesson: the segmentation metrics (pixel
+accuracy, IoU) are written out in notebook 04 itself.
 """
 
 from __future__ import annotations
@@ -111,46 +112,3 @@ def compose_canvases(
         if not boxes:  # guarantee one digit (only reachable when every pick was blank)
             raise ValueError("could not place any digit: are the images all blank (below threshold)?")
     return canvases, masks
-
-
-def _check_masks(pred: torch.Tensor, target: torch.Tensor) -> None:
-    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise TypeError("pred and target must be tensors of class indices")
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape "
-            "(did you forget argmax over the class dimension?)"
-        )
-    if pred.numel() == 0:
-        raise ValueError("pred and target are empty")
-    if pred.is_floating_point() or target.is_floating_point():
-        raise TypeError("pred and target must hold integer class indices, not floats (use logits.argmax(dim=1))")
-
-
-def pixel_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Fraction of pixels whose predicted class equals the true class (any shape, integer class indices)."""
-    _check_masks(pred, target)
-    return (pred == target).float().mean().item()
-
-
-def iou_per_class(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Intersection over union of each class, ``[num_classes]`` float; NaN for a class absent from both.
-
-    IoU(c) = |pred == c and target == c| / |pred == c or target == c|, counted over all pixels given.
-    """
-    _check_masks(pred, target)
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    low, high = int(min(pred.min(), target.min())), int(max(pred.max(), target.max()))
-    if low < 0 or high >= num_classes:
-        raise ValueError(f"class indices must lie in [0, {num_classes}), found values in [{low}, {high}]")
-    index = target.flatten().long() * num_classes + pred.flatten().long()
-    confusion = torch.bincount(index.cpu(), minlength=num_classes**2).reshape(num_classes, num_classes).double()
-    intersection = confusion.diag()
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    return (intersection / union).float()  # 0/0 -> NaN marks an absent class
-
-
-def mean_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
-    """Mean of :func:`iou_per_class` over the classes present in ``pred`` or ``target`` (background included)."""
-    return torch.nanmean(iou_per_class(pred, target, num_classes)).item()

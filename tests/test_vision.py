@@ -1,18 +1,11 @@
-"""course_utils.vision: digit canvases for segmentation and the segmentation metrics."""
+"""course_utils.vision: digit canvases for segmentation (the metrics live in notebook 04)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from course_utils.vision import (
-    BACKGROUND,
-    compose_canvases,
-    iou_per_class,
-    mean_iou,
-    pixel_accuracy,
-    segmentation_classes,
-)
+from course_utils.vision import BACKGROUND, compose_canvases, segmentation_classes
 
 
 def _digits(n: int = 6, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,33 +80,3 @@ def test_blank_images_cannot_be_placed() -> None:
 def test_segmentation_classes() -> None:
     names = segmentation_classes()
     assert len(names) == 11 and names[BACKGROUND] == "background" and names[4] == "3"
-
-
-def test_metrics_on_a_hand_computed_example() -> None:
-    target = torch.tensor([[0, 0, 1, 1], [0, 0, 2, 2]])
-    pred = torch.tensor([[0, 0, 1, 2], [0, 1, 2, 2]])
-    assert pixel_accuracy(pred, target) == pytest.approx(6 / 8)
-    iou = iou_per_class(pred, target, num_classes=4)
-    # class 0: inter 3, union 4; class 1: inter 1, union 3; class 2: inter 2, union 3; class 3: absent
-    assert iou[:3].tolist() == pytest.approx([3 / 4, 1 / 3, 2 / 3])
-    assert torch.isnan(iou[3])
-    assert mean_iou(pred, target, num_classes=4) == pytest.approx((3 / 4 + 1 / 3 + 2 / 3) / 3)
-
-
-def test_perfect_prediction_scores_one() -> None:
-    target = torch.randint(0, 11, (2, 16, 16), generator=torch.Generator().manual_seed(0))
-    assert pixel_accuracy(target, target) == 1.0
-    assert mean_iou(target, target, 11) == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize(
-    ("pred", "target", "error", "match"),
-    [
-        (torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long), ValueError, "argmax"),
-        (torch.zeros(4, 4), torch.zeros(4, 4, dtype=torch.long), TypeError, "integer"),
-        (torch.full((2, 2), 5), torch.zeros(2, 2, dtype=torch.long), ValueError, r"\[0, 4\)"),
-    ],
-)
-def test_metrics_reject_bad_inputs(pred: torch.Tensor, target: torch.Tensor, error: type, match: str) -> None:
-    with pytest.raises(error, match=match):
-        mean_iou(pred, target, num_classes=4)
