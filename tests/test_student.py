@@ -27,6 +27,7 @@ PRACTICE = {
     "01_tensors": "01",
     "02_autograd": "02",
     "03a_nn_module": "03a",
+    "03b_data_utils": "03b",
 }
 
 
