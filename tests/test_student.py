@@ -28,6 +28,7 @@ PRACTICE = {
     "02_autograd": "02",
     "03a_nn_module": "03a",
     "03b_data_utils": "03b",
+    "05_rnn_sequence_classification": "05",
 }
 
 
