@@ -29,6 +29,7 @@ PRACTICE = {
     "03a_nn_module": "03a",
     "03b_data_utils": "03b",
     "05_rnn_sequence_classification": "05",
+    "08_loading_datasets": "08",
 }
 
 

@@ -1,0 +1,146 @@
+"""Notebook 08's checkers accept correct answers and reject plausible wrong ones with feedback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from course_utils.checks.nb08 import check_add_counts, check_chunk_words, check_prepare
+from course_utils.grading import CheckResult
+
+SEEDS = range(4)
+
+
+def assert_rejected(result: CheckResult, *fragments: str) -> None:
+    assert not result, result
+    for fragment in ("NOT YET", *fragments):
+        assert fragment in str(result), f"{fragment!r} missing from feedback:\n{result}"
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("write your solution here")
+
+
+# --- add_counts -----------------------------------------------------------------------------------------------
+def add_counts(batch):
+    return {
+        "n_words": [len(text.split()) for text in batch["text"]],
+        "n_hashtags": [len(re.findall(r"#\w+", text)) for text in batch["text"]],
+    }
+
+
+def add_counts_loop(batch):  # counting the '#'-words by hand: also right for these texts
+    words = [text.split() for text in batch["text"]]
+    return {"n_words": [len(w) for w in words], "n_hashtags": [sum(x.startswith("#") for x in w) for w in words]}
+
+
+@pytest.mark.parametrize("fn", [add_counts, add_counts_loop])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_add_counts_accepts_correct_answers(fn, seed: int) -> None:
+    assert check_add_counts(fn, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (lambda row: {"n_words": len(row["text"].split())}, ["your code raised AttributeError", "'list' object"]),
+        (lambda batch: {"n_words": len(batch["text"]), "n_hashtags": 0}, ["a batched function gets a dict of LISTS"]),
+        (lambda batch: {**add_counts(batch), "n_words": [len(t.split(" ")) for t in batch["text"]]},
+         ["column 'n_words'", "len(text.split())"]),
+        (lambda batch: {**add_counts(batch), "n_hashtags": [t.count("#") > 0 for t in batch["text"]]},
+         ["column 'n_hashtags'"]),
+    ],
+)
+def test_add_counts_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_add_counts(fn, seed=0), *fragments)
+
+
+# --- chunk_words ----------------------------------------------------------------------------------------------
+def chunk_words(batch, size):
+    pieces = []
+    for text in batch["text"]:
+        words = text.split()
+        pieces += [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    return {"chunk": pieces}
+
+
+def drops_short_tail(batch, size):
+    pieces = []
+    for text in batch["text"]:
+        words = text.split()
+        pieces += [" ".join(words[i : i + size]) for i in range(0, len(words) - size + 1, size)]
+    return {"chunk": pieces}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_chunk_words_accepts_the_reference(seed: int) -> None:
+    assert check_chunk_words(chunk_words, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (drops_short_tail, ["keep the last, shorter piece"]),
+        (lambda batch, size: {"chunk": [[" ".join(t.split()[i : i + size]) for i in range(0, len(t.split()), size)]
+                                        for t in batch["text"]]}, ["one row per piece"]),
+        (lambda batch, size: {"chunk": [t[i : i + size] for t in batch["text"] for i in range(0, len(t), size)]},
+         ["expected:", "got:"]),
+    ],
+)
+def test_chunk_words_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_chunk_words(fn, seed=1), *fragments)
+
+
+# --- prepare --------------------------------------------------------------------------------------------------
+def prepare(ds, seed):
+    kept = ds.filter(lambda r: r["meta"]["hashtags"] > 0).flatten().class_encode_column("sentiment")
+    return kept.train_test_split(test_size=0.2, stratify_by_column="sentiment", seed=seed)
+
+
+def prepare_flatten_first(ds, seed):
+    flat = ds.flatten().class_encode_column("sentiment")
+    kept = flat.filter(lambda batch: [h > 0 for h in batch["meta.hashtags"]], batched=True)
+    return kept.train_test_split(test_size=0.2, stratify_by_column="sentiment", seed=seed)
+
+
+def not_stratified(ds, seed):
+    kept = ds.filter(lambda r: r["meta"]["hashtags"] > 0).flatten()
+    kept = kept.select(sorted(range(len(kept)), key=lambda i: kept[i]["sentiment"])).class_encode_column("sentiment")
+    return kept.train_test_split(test_size=0.2, shuffle=False)  # the last 20%: all of one sentiment
+
+
+def no_filter(ds, seed):
+    encoded = ds.flatten().class_encode_column("sentiment")
+    return encoded.train_test_split(test_size=0.2, stratify_by_column="sentiment", seed=seed)
+
+
+def not_flattened(ds, seed):
+    kept = ds.filter(lambda r: r["meta"]["hashtags"] > 0).class_encode_column("sentiment")
+    return kept.train_test_split(test_size=0.2, stratify_by_column="sentiment", seed=seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fn", [prepare, prepare_flatten_first])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_prepare_accepts_correct_answers(fn, seed: int) -> None:
+    assert check_prepare(fn, seed=seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (not_stratified, ["stratify"]),
+        (no_filter, ["rows with hashtags > 0", "unexpected"]),
+        (not_flattened, ["flatten"]),
+        (lambda ds, seed: prepare(ds, seed)["train"], ["a DatasetDict with 'train' and 'test'"]),
+        (lambda ds, seed: prepare(ds.map(lambda r: {"sentiment": r["sentiment"].upper()}), seed),
+         ["with its sentiment"]),
+    ],
+)
+def test_prepare_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_prepare(fn, seed=2), *fragments)
