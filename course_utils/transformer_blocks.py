@@ -78,7 +78,11 @@ class FeedForward(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """Self-attention then feed-forward, each with a residual connection and layer norm."""
+    """Self-attention then feed-forward, each with a residual connection and layer norm.
+
+    An encoder layer as is; with ``is_causal=True`` (and a cache for generation) the block of a decoder-only
+    language model (GPT), which has no encoder to cross-attend to.
+    """
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0, norm_first: bool = True,
@@ -90,12 +94,23 @@ class EncoderBlock(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.dropout, self.norm_first = nn.Dropout(dropout), norm_first
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> torch.Tensor:
         """x [batch, length, d_model]; mask: boolean, True = may attend (e.g. ``padding_mask``)."""
+
+        def attention(h: torch.Tensor) -> torch.Tensor:
+            return self.self_attn(h, mask=mask, is_causal=is_causal, cache=cache, layer_idx=layer_idx)[0]
+
         if self.norm_first:  # x + f(norm(x)): the residual path stays an identity from input to output
-            x = x + self.dropout(self.self_attn(self.norm1(x), mask=mask)[0])
+            x = x + self.dropout(attention(self.norm1(x)))
             return x + self.dropout(self.ffn(self.norm2(x)))
-        x = self.norm1(x + self.dropout(self.self_attn(x, mask=mask)[0]))  # norm(x + f(x)), the 2017 paper
+        x = self.norm1(x + self.dropout(attention(x)))  # norm(x + f(x)), the 2017 paper
         return self.norm2(x + self.dropout(self.ffn(x)))
 
 
@@ -122,25 +137,34 @@ class DecoderBlock(nn.Module):
         self_cache: KVCache | None = None,
         cross_cache: KVCache | None = None,
         layer_idx: int = 0,
-    ) -> torch.Tensor:
+        need_weights: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x [batch, target length, d_model], memory [batch, source length, d_model].
 
         ``memory_mask`` hides padded source positions; the self-attention is always causal (``self_mask`` can
         hide padded target positions too). The caches let generation feed one new position at a time.
+        ``need_weights=True`` returns (output, cross-attention weights [batch, heads, target, source]).
         """
+        cross_weights = []
         def self_attention(h: torch.Tensor) -> torch.Tensor:
             return self.self_attn(h, mask=self_mask, is_causal=True, cache=self_cache, layer_idx=layer_idx)[0]
 
         def cross_attention(h: torch.Tensor) -> torch.Tensor:
-            return self.cross_attn(h, memory, mask=memory_mask, cache=cross_cache, layer_idx=layer_idx)[0]
+            out, weights = self.cross_attn(
+                h, memory, mask=memory_mask, cache=cross_cache, layer_idx=layer_idx, need_weights=need_weights
+            )
+            cross_weights.append(weights)
+            return out
 
         if self.norm_first:
             x = x + self.dropout(self_attention(self.norm1(x)))
             x = x + self.dropout(cross_attention(self.norm2(x)))
-            return x + self.dropout(self.ffn(self.norm3(x)))
-        x = self.norm1(x + self.dropout(self_attention(x)))
-        x = self.norm2(x + self.dropout(cross_attention(x)))
-        return self.norm3(x + self.dropout(self.ffn(x)))
+            x = x + self.dropout(self.ffn(self.norm3(x)))
+        else:
+            x = self.norm1(x + self.dropout(self_attention(x)))
+            x = self.norm2(x + self.dropout(cross_attention(x)))
+            x = self.norm3(x + self.dropout(self.ffn(x)))
+        return (x, cross_weights[0]) if need_weights else x
 
 
 @torch.no_grad()

@@ -142,6 +142,17 @@ def test_kv_cache_one_token_at_a_time_equals_the_full_pass(cache_class) -> None:
     assert self_cache.get_seq_length() == 6 and cross_cache.get_seq_length() == 4  # memory projected once
 
 
+def test_causal_encoder_block_with_a_cache_is_a_gpt_block() -> None:
+    torch.manual_seed(0)
+    block, x, cache = EncoderBlock(16, 4, 32).eval(), torch.randn(2, 5, 16), KVCache()
+    with torch.no_grad():
+        full = block(x, is_causal=True)
+        assert close(full, block(x, mask=causal_mask(5)))
+        prefix = block(x[:, :3], is_causal=True, cache=cache)  # a prompt of 3 positions, then one at a time
+        steps = [block(x[:, t : t + 1], is_causal=True, cache=cache) for t in (3, 4)]
+    assert close(torch.cat([prefix, *steps], dim=1), full)
+
+
 def test_kv_cache_reorders_rows_and_checks_layer_order() -> None:
     cache = KVCache()
     keys = torch.arange(3.0)[:, None, None, None].expand(3, 1, 2, 4)
