@@ -30,6 +30,7 @@ PRACTICE = {
     "03b_data_utils": "03b",
     "05_rnn_sequence_classification": "05",
     "08_loading_datasets": "08",
+    "09_custom_tokenizer": "09",
 }
 
 

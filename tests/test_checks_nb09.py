@@ -1,0 +1,134 @@
+"""Notebook 09's checkers accept correct answers and reject plausible wrong ones with feedback."""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers import Regex, normalizers, pre_tokenizers
+from tokenizers.processors import TemplateProcessing
+
+from course_utils.checks.nb09 import check_normalizer, check_post_processor, check_pre_tokenizer
+from course_utils.grading import CheckResult
+
+SEEDS = range(6)
+
+
+def assert_rejected(result: CheckResult, *fragments: str) -> None:
+    assert not result, result
+    for fragment in ("NOT YET", *fragments):
+        assert fragment in str(result), f"{fragment!r} missing from feedback:\n{result}"
+
+
+def stub(*args):
+    raise NotImplementedError("write your solution here")
+
+
+# --- normalizer -----------------------------------------------------------------------------------------------
+def normalizer(*steps):
+    return lambda: normalizers.Sequence(list(steps))
+
+
+NFKC, LOWER, STRIP = normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip()
+RUNS = normalizers.Replace(Regex(r"\s+"), " ")
+RIGHT = [
+    normalizer(NFKC, RUNS, STRIP, LOWER),
+    normalizer(LOWER, NFKC, STRIP, RUNS),  # another order that gives the same text
+]
+
+
+@pytest.mark.parametrize("fn", RIGHT)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_normalizer_accepts_correct_answers(fn, seed: int) -> None:
+    assert check_normalizer(fn, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (normalizer(RUNS, STRIP, LOWER), ["normalizers.NFKC()"]),
+        (normalizer(NFKC, normalizers.Replace("  ", " "), STRIP, LOWER), ["collapse every run of whitespace"]),
+        (normalizer(NFKC, RUNS, LOWER), ["normalizers.Strip()"]),
+        (normalizer(NFKC, RUNS, STRIP, normalizers.NFD(), normalizers.StripAccents(), LOWER), ["keep the accents"]),
+        (lambda: str.lower, ["a normalizer (with .normalize_str)"]),
+    ],
+)
+def test_normalizer_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_normalizer(fn, seed=0), *fragments)
+
+
+# --- pre-tokenizer --------------------------------------------------------------------------------------------
+def pre_tokenizer(*steps):
+    return lambda: pre_tokenizers.Sequence(list(steps))
+
+
+SPLIT, PUNCT = pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(behavior="isolated")
+DIGITS = pre_tokenizers.Digits(individual_digits=True)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pre_tokenizer(SPLIT, PUNCT, DIGITS),
+        pre_tokenizer(DIGITS, PUNCT, SPLIT),
+        pre_tokenizer(pre_tokenizers.Split(Regex(r"\d|[^\W\d_]+|[^\w\s]"), behavior="isolated"), SPLIT),
+    ],
+)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pre_tokenizer_accepts_correct_answers(fn, seed: int) -> None:
+    assert check_pre_tokenizer(fn, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (lambda: pre_tokenizers.Whitespace(), ["Punctuation(behavior='isolated')", "¿Qué dijo?!"]),
+        (pre_tokenizer(SPLIT, PUNCT), ["Digits(individual_digits=True)"]),
+        (pre_tokenizer(pre_tokenizers.Metaspace(), PUNCT, DIGITS), ["Metaspace keeps it"]),
+        (lambda: normalizers.NFKC(), ["a pre-tokenizer (with .pre_tokenize_str)"]),
+    ],
+)
+def test_pre_tokenizer_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_pre_tokenizer(fn, seed=1), *fragments)
+
+
+# --- post-processor -------------------------------------------------------------------------------------------
+def make_post_processor(tokenizer):
+    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    return TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> $B:1 </s>:1",
+                              special_tokens=[("<s>", bos), ("</s>", eos)])
+
+
+def hard_coded_ids(tokenizer):
+    return TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> $B:1 </s>:1",
+                              special_tokens=[("<s>", 1), ("</s>", 2)])
+
+
+def single_only(tokenizer):
+    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    return TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", bos), ("</s>", eos)])
+
+
+def same_type_ids(tokenizer):
+    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    return TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> $B </s>",
+                              special_tokens=[("<s>", bos), ("</s>", eos)])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_post_processor_accepts_the_reference(seed: int) -> None:
+    assert check_post_processor(make_post_processor, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (hard_coded_ids, ["never assume them"]),
+        (single_only, ["pair='<s> $A </s> $B:1 </s>:1'"]),
+        (same_type_ids, ["type_ids", "$B:1 </s>:1"]),
+        (lambda tokenizer: "<s> $A </s>", ["a post-processor", "got:      str"]),
+    ],
+)
+def test_post_processor_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_post_processor(fn, seed=2), *fragments)
