@@ -31,6 +31,7 @@ PRACTICE = {
     "05_rnn_sequence_classification": "05",
     "08_loading_datasets": "08",
     "09_custom_tokenizer": "09",
+    "11_gradient_accumulation": "11",
 }
 
 
