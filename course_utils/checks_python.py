@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from course_utils.grading import CheckResult, fail, require_callable, run_check
+from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check
 
 __all__ = ["CheckResult", "check_batches", "check_count_calls", "check_sliding_windows", "check_temporarily"]
 
@@ -32,6 +32,7 @@ def _validate(trials: int) -> None:
 
 
 # --- Exercise 1: a map-style Dataset -------------------------------------------------------------------------
+@exercise("00", "sliding_windows")
 def check_sliding_windows(cls: type, trials: int = 20, seed: int | None = None) -> CheckResult:
     """Check a ``SlidingWindows(data, size)`` dataset class on random 1-D token tensors.
 
@@ -80,6 +81,7 @@ def _show(value: Any) -> str:
 
 
 # --- Exercise 2: a decorator ---------------------------------------------------------------------------------
+@exercise("00", "count_calls")
 def check_count_calls(decorator: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
     """Check a ``count_calls`` decorator: the wrapped function returns the same values for any positional
     and keyword arguments, exposes the number of calls so far as ``.calls`` (one counter per decorated
@@ -121,6 +123,7 @@ def check_count_calls(decorator: Callable, trials: int = 20, seed: int | None = 
 
 
 # --- Exercise 3: a context manager ---------------------------------------------------------------------------
+@exercise("00", "temporarily")
 def check_temporarily(manager: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
     """Check ``temporarily(obj, **attrs)``: inside the ``with`` block the attributes have the new values and
     ``as`` gives ``obj``; afterwards the old values are back, also when the block raised (the exception
@@ -184,6 +187,7 @@ def _stream(n: int, limit: int) -> Iterator[int]:
         yield i
 
 
+@exercise("00", "batches")
 def check_batches(batches: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
     """Check a generator function ``batches(items, batch_size, drop_last=False)`` that groups any iterable
     into lists of ``batch_size`` items; the last, shorter list is kept unless ``drop_last``. It must be lazy:

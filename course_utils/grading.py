@@ -14,10 +14,13 @@ Every exercise checker in ``course_utils.checks`` (and ``checks_python``) is bui
 - ``exercise("01", "broadcast_shape")`` registers a checker; ``check("01.broadcast_shape", candidate)``
   looks it up (importing ``course_utils.checks.nb01`` on demand), ``exercises_of("01")`` lists them.
 
-Conventions for a notebook exercise (``course_utils.student`` and the tests rely on them): the learner's code
-sits in a function or class whose body holds the solution between ``### BEGIN SOLUTION`` and
-``### END SOLUTION``; the same cell ends with ``exercises["name"] = check_name(candidate, trials=TRIALS)`` and
-``print(exercises["name"])``, and needs nothing from earlier cells but imports, ``TRIALS`` and ``exercises``.
+Conventions for a notebook exercise (``course_utils.student`` and tests/test_student.py rely on them): the
+learner's code sits in a function or class whose body holds the solution between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` (so the student edition's stub raises only when it is called); the same cell ends with
+``exercises["name"] = check_name(candidate, trials=TRIALS)`` and ``print(exercises["name"])``, calls the
+learner's code only through the checker (demonstrations go in the next cell), and needs nothing from earlier
+cells but imports, ``TRIALS`` and ``exercises``. A "check yourself" question is a markdown question, a cell of
+``predicted_x = None  # your prediction`` lines, and a reveal cell that computes the answer and calls ``reveal``.
 """
 
 from __future__ import annotations

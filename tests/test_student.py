@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # notebook -> its prefix in the checker registry (course_utils.checks.nb<prefix>)
 PRACTICE = {
+    "00_python_for_pytorch": "00",
     "01_tensors": "01",
     "02_autograd": "02",
     "03a_nn_module": "03a",
@@ -165,6 +166,18 @@ def test_each_practice_notebook_has_three_or_more_checked_exercises(stem: str) -
         checker = grading.REGISTRY[name].__name__
         assert len(re.findall(rf"\b{checker}\(", text)) == 1, f"{checker} should be called once in {stem}"
     assert text.count(BEGIN) >= len(registered)
+
+
+def test_every_checker_is_tested_against_wrong_answers() -> None:
+    """Each registered checker is called by a ``test_*rejects*`` test (plausible wrong answers, kept in tests/)."""
+    rejecting = set()
+    for path in (ROOT / "tests").glob("test_checks_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and "rejects" in node.name:
+                rejecting |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id.startswith("check_")}
+    names = [name for prefix in PRACTICE.values() for name in grading.exercises_of(prefix)]
+    checkers = {grading.REGISTRY[name].__name__ for name in names}
+    assert checkers and not checkers - rejecting, f"checkers without wrong-answer tests: {sorted(checkers - rejecting)}"
 
 
 @pytest.mark.slow
