@@ -1,21 +1,36 @@
 """course_utils: the small, tested support package of the course.
 
-Modules, each named for what it holds:
+Modules, each named for what it holds (the notebook that teaches or uses it in brackets):
 
-- ``environment``: device choice, seeding, smoke mode, Colab/offline detection, version report.
-- ``cache``: the cache folder and atomic writes (temp file or folder + rename).
-- ``assets``: paths of the packaged pretrained models (encoder, causal LM converted from GGUF).
-- ``data``: the course's real datasets (digits, tweets, surnames, Bible pairs, English text).
-- ``loaders``: ``Dataset`` classes and collate functions that DataLoader workers must be able to pickle.
-- ``classifier``: the fine-tuned sentiment classifier of notebook 07, built on demand and cached.
-- ``tokenizer``: the BPE recipe of notebook 09 and the cached English-Spanish tokenizer.
-- ``vision``: digit canvases for segmentation, pixel accuracy and IoU (notebook 04).
-- ``text``: ``CharVocab``, the character vocabulary of notebook 05.
-- ``training``: the canonical training loop taught in notebook 03b, reused by later notebooks.
-- ``plotting``: training curves, image grids, confusion matrices, heatmaps.
-- ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
-- ``runner``: executes notebooks headlessly with papermill and summarises the results.
+Infrastructure
+- ``environment``: device choice, seeding, smoke mode, Colab/offline/online detection, version report.
+- ``cpu``: the one policy for CPU threads (runner, tests, Makefile, 03b).
+- ``cache``: the cache folder, atomic writes, run folders and ``cached()``, the one way an artifact is built.
+- ``bootstrap``: what the set-up cell installs in a fresh runtime (only the missing packages).
+- ``setup_cell``: the Colab badge and the shared set-up cell, written into every notebook (``make sync``).
+- ``hf``: ``quiet_transformers``, the one switch for transformers' logging and progress bars.
 - ``errors``: the exception types, each message naming the problem and the fix.
+- ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
+- ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark.
+- ``nbclean``, ``student``: clean-notebook checks (with nbstripout) and student editions (``make student``).
+- ``grading``, ``checks`` (one module per notebook), ``checks_python``: the exercise checkers.
+
+Assets and data
+- ``assets``: paths of the packaged pretrained models (encoder, causal LM converted from GGUF).
+- ``data``: the course's datasets in one place; ``tweets``, ``surnames``, ``bible`` and ``splits`` hold them.
+
+Lesson code reused by later notebooks (written in full in the notebook that teaches it)
+- ``loaders``: ``Dataset`` classes and collate functions that DataLoader workers must be able to pickle (03b).
+- ``training``: the canonical training loop (03b), for tuple and Hugging Face dict batches.
+- ``text``: ``CharVocab``, the character vocabulary (05).
+- ``vision``: digit canvases for segmentation (04).
+- ``finetune``, ``classifier``: the fine-tuning recipe (07) and the cached sentiment classifier built with it.
+- ``tokenizer``: the BPE recipe (09) and the cached English-Spanish tokenizer.
+- ``attention``, ``transformer_blocks``: attention, positional encodings and residual blocks (10a).
+- ``batching``, ``translation``: token-budget batching and the encoder-decoder translator (10b).
+- ``post_training``: LoRA target, chat-data and reward checks (12).
+- ``distributed``: launching torchrun runs safely from a notebook (13).
+- ``plotting``: training curves, image grids, confusion matrices, heatmaps.
 """
 
 __all__ = ["get_device", "seed_everything", "smoke_mode"]
