@@ -170,3 +170,23 @@ def test_summarize_counts_the_passes(capsys: pytest.CaptureFixture) -> None:
     results = {"a": CheckResult("a", True, 1, "ok"), "b": CheckResult("b", False, 1, "no\n  input: x")}
     assert grading.summarize(results) == 1
     assert "1 of 2 exercises passed" in capsys.readouterr().out
+
+
+
+def test_every_course_utils_package_is_installed_by_pyproject() -> None:
+    """A non-editable install (Colab, `make fresh`) ships only the packages pyproject lists: course_utils.checks
+    must be one of them, or the notebooks' `from course_utils.checks.nb01 import ...` fails there."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    listed = re.search(r"^\[tool\.setuptools\][^\[]*?^packages\s*=\s*\[([^\]]*)\]", text, re.M | re.S)
+    if listed is None:  # no explicit list: setuptools finds the packages itself
+        return
+    names = set(re.findall(r'"([^"]+)"', listed.group(1)))
+    packages = {".".join(p.parent.relative_to(root).parts) for p in (root / "course_utils").rglob("__init__.py")}
+    assert packages <= names, (
+        f"pyproject.toml [tool.setuptools] packages misses {sorted(packages - names)}: "
+        'packages = ["course_utils", "course_utils.checks"]'
+    )
