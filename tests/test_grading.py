@@ -126,6 +126,7 @@ def test_tensor_problem_describes_each_kind_of_mismatch() -> None:
 def test_show_keeps_feedback_short_and_informative() -> None:
     assert grading.show(torch.ones(2, dtype=torch.int64)) == "tensor([1, 1], shape=(2,), dtype=int64)"
     assert len(grading.show(list(range(10_000)))) < 400
+    assert grading.show(torch.zeros(10**6)).endswith("shape=(1000000,), dtype=float32)")  # no million-item list
 
 
 def test_the_registry_finds_every_notebooks_checkers() -> None:
