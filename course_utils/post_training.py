@@ -241,7 +241,7 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], n: in
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if do_sample else {
             "do_sample": False}
