@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean
+.PHONY: help setup test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student
 
 help:
 	@echo "make test     set up, lint, unit tests, every notebook in smoke mode (papermill, $(JOBS) at a time)"
@@ -22,6 +22,7 @@ help:
 	@echo "make sync     write the Colab badge and the shared set-up cell into every notebook"
 	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
 	@echo "make hooks    install the pre-commit hooks (nbstripout, ruff, notebook checks)"
+	@echo "make student  student editions (solutions replaced by stubs, outputs stripped) into build/student"
 	@echo "make setup    only the set-up (venv, pip packages, Debian corpora when root)"
 
 setup:
@@ -71,3 +72,6 @@ publish: setup
 
 hooks: setup
 	$(VENV)/bin/pre-commit install
+
+student: setup
+	$(PY) -m course_utils.student notebooks --out build/student
