@@ -31,11 +31,11 @@ NEEDED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer
 
 def classifier_settings(
     n_examples: int = 2000,
-    steps: int = 100,
+    steps: int = 70,
     seed: int = 0,
     batch_size: int = 16,
     max_length: int = 64,
-    learning_rate: float = 1e-4,
+    learning_rate: float = 1.5e-4,
     warmup_fraction: float = 0.1,
     max_grad_norm: float = 1.0,
     weight_decay: float = 0.01,
@@ -76,11 +76,11 @@ def classifier_settings(
 def sentiment_classifier_path(
     rebuild: bool = False,
     n_examples: int = 2000,
-    steps: int = 100,
+    steps: int = 70,
     seed: int = 0,
     batch_size: int = 16,
     max_length: int = 64,
-    learning_rate: float = 1e-4,
+    learning_rate: float = 1.5e-4,
     device: str | None = None,
     *,
     warmup_fraction: float = 0.1,
@@ -92,8 +92,10 @@ def sentiment_classifier_path(
     ``n_examples`` tweets are drawn with ``seed`` (80% train, 10% validation, 10% test, see
     :func:`course_utils.data.sentiment_tweets`) and ``steps`` optimizer steps of ``batch_size`` are taken
     with notebook 07's recipe (:func:`course_utils.finetune.fine_tune`). Smaller values give a quick, weaker
-    model (smoke runs, tests). ``rebuild=True`` forces a new build. ``device`` only says where to train: it is
-    not part of the cache key (a GPU build differs from a CPU build by float rounding only).
+    model (smoke runs, tests); the defaults (70 steps of 16 tweets, under one epoch) reach about 0.90 test
+    accuracy, where always answering "negative" scores about 0.8. ``rebuild=True`` forces a new build.
+    ``device`` only says where to train: it is not part of the cache key (a GPU build differs from a CPU build
+    by float rounding only).
     The folder holds ``course_training.json`` with the settings, the test accuracy and the build time.
     """
     settings = classifier_settings(
