@@ -10,7 +10,8 @@ Every exercise checker in ``course_utils.checks`` (and ``checks_python``) is bui
   learner's code gave and a hint.
 - ``tensor_problem(got, want)`` says in words why a tensor is not the expected one (type, shape, values).
 - ``reveal(prediction, answer)`` is the other half of a predict-then-reveal question: it compares what the
-  learner predicted with the computed answer and reports, never failing the notebook.
+  learner predicted with the computed answer and reports, never failing the notebook (``course_utils.reveal``,
+  re-exported here). The time limit itself is ``course_utils.timelimit``.
 - ``exercise("01", "broadcast_shape")`` registers a checker; ``check("01.broadcast_shape", candidate)``
   looks it up (importing ``course_utils.checks.nb01`` on demand), ``exercises_of("01")`` lists them.
 
@@ -26,20 +27,23 @@ cells but imports, ``TRIALS`` and ``exercises``. A "check yourself" question is 
 from __future__ import annotations
 
 import importlib
-import math
-import signal
-import sys
-import threading
-import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from course_utils.reveal import reveal  # re-exported: notebooks import it from here
+from course_utils.timelimit import CheckTimeout, call_with_time_limit
+
 DEFAULT_TIME_LIMIT = 20.0  # seconds one checker may take in all; a correct answer needs a fraction of it
 STUB_MESSAGE = "write your solution here"  # what the student edition's stubs raise (course_utils.student)
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+__all__ = [
+    "CheckResult", "CheckTimeout", "Fail", "REGISTRY", "call_with_time_limit", "check", "exercise", "exercises_of",
+    "fail", "require_callable", "require_class", "reveal", "run_check", "show", "summarize", "tensor_problem",
+]
 
 
 @dataclass
@@ -61,11 +65,6 @@ class CheckResult:
 
 class Fail(Exception):
     """Raised inside a checker's body at the first wrong case; carries the formatted feedback."""
-
-
-class CheckTimeout(BaseException):
-    """Raised into the learner's code when the time limit is over (a BaseException: ``except Exception`` in the
-    learner's code cannot swallow it)."""
 
 
 def show(value: Any, limit: int = 300) -> str:
@@ -152,57 +151,6 @@ def _learner_frame(error: BaseException) -> str:
     return f"\n  where:    in {frame.name}, line {frame.lineno}{line}"
 
 
-def _with_alarm(fn: Callable[[], None], seconds: float) -> bool:
-    """Run ``fn`` with a SIGALRM timer; False when a signal timer cannot be used here (caller falls back)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        return False
-    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
-    if outer_left and outer_left <= seconds:  # an outer timer (pytest-timeout ...) would fire first: leave it alone
-        return False
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise CheckTimeout
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    start = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        fn()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_left:  # give the outer timer back what is left of it
-            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3), outer_interval)
-    return True
-
-
-def _with_thread(fn: Callable[[], None], seconds: float) -> None:
-    """Run ``fn`` in a daemon thread and wait at most ``seconds`` (where signals are unavailable: Windows,
-    a non-main thread). A thread cannot be stopped: code still running is left behind, and reported."""
-    outcome: dict[str, BaseException] = {}
-
-    def target() -> None:
-        try:
-            fn()
-        except BaseException as error:  # handed to the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, name="course-check", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise CheckTimeout("still running in the background")
-    if "error" in outcome:
-        raise outcome["error"]
-
-
-def call_with_time_limit(fn: Callable[[], None], seconds: float) -> None:
-    """Run ``fn()``; raise ``CheckTimeout`` if it takes longer than ``seconds`` (signal timer where available,
-    else a daemon thread)."""
-    if not _with_alarm(fn, seconds):
-        _with_thread(fn, seconds)
-
-
 def run_check(exercise: str, trials: int, body: Callable[[dict[str, str]], None],
               time_limit: float = DEFAULT_TIME_LIMIT) -> CheckResult:
     """Run a checker's ``body(current)`` and turn its outcome into a ``CheckResult``.
@@ -286,65 +234,3 @@ def summarize(results: dict[str, CheckResult]) -> int:
     print(f"{passed} of {len(results)} exercises passed")
     return passed
 
-
-# --- predict, then reveal -------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """Python values for comparison: tensors/arrays -> lists or numbers, torch.Size -> tuple."""
-    if hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()
-    if type(value).__name__ == "Size":
-        return tuple(value)
-    return value
-
-
-def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
-    p, a = _plain(prediction), _plain(answer)
-    if isinstance(a, bool) or isinstance(p, bool):
-        return isinstance(p, bool) and isinstance(a, bool) and p == a
-    if isinstance(a, (int, float)) and isinstance(p, (int, float)):
-        return math.isclose(p, a, rel_tol=tolerance, abs_tol=1e-12)
-    if isinstance(a, str) and isinstance(p, str):
-        return " ".join(p.lower().split()) == " ".join(a.lower().split())
-    if isinstance(a, (set, frozenset)) and isinstance(p, Iterable) and not isinstance(p, (str, dict)):
-        return set(p) == set(a)
-    if isinstance(a, dict) and isinstance(p, dict):
-        return p.keys() == a.keys() and all(_same(p[k], a[k], tolerance) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(p, (list, tuple)):
-        return len(p) == len(a) and all(_same(x, y, tolerance) for x, y in zip(p, a))
-    return p == a
-
-
-def _brief(value: Any) -> str:
-    """A value for a reveal message: numbers to 6 significant digits, the rest as ``show`` gives it."""
-    value = _plain(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return show(value, 200)
-
-
-def reveal(prediction: Any, answer: Any, what: str = "the answer", explain: str = "",
-           tolerance: float = 1e-3) -> bool | None:
-    """Compare the learner's ``prediction`` with the computed ``answer`` and say so; never raises.
-
-    Returns True (right), False (not quite) or None (no prediction written: ``prediction`` is None).
-    Numbers match within a relative ``tolerance`` (a typed 1.4167 matches 4.25 / 3); shapes, lists and tuples
-    element by element; text ignoring case and spacing; sets in any order.
-    """
-    shown = _brief(answer)
-    if prediction is None:
-        print(f"No prediction written for {what}: it is {shown}.")
-        print("  (Write yours in the cell above, run it, then this cell again to compare.)")
-        result = None
-    else:
-        try:
-            result = bool(_same(prediction, answer, tolerance))
-        except Exception:  # an odd prediction (wrong type ...) is simply not a match
-            result = False
-        if result:
-            print(f"Right: {what} is {shown}, as you predicted.")
-        else:
-            print(f"Not quite: you predicted {_brief(prediction)}, but {what} is {shown}.")
-    if explain:
-        print(f"  Why: {explain}")
-    sys.stdout.flush()
-    return result

@@ -12,7 +12,6 @@ it has them), so the same loop trains a CNN and a ``transformers`` classifier.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -157,7 +156,3 @@ def confusion_matrix(targets: torch.Tensor, preds: torch.Tensor, num_classes: in
     index = targets.long() * num_classes + preds.long()
     return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
 
-
-def perplexity(mean_loss: float) -> float:
-    """exp(mean cross-entropy in nats): the 'effective number of choices' of a language model."""
-    return math.exp(mean_loss)

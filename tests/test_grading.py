@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from course_utils import grading
+from course_utils import grading, timelimit
 from course_utils.grading import CheckResult, check, exercises_of, fail, reveal, run_check, tensor_problem
 
 
@@ -100,7 +100,7 @@ def test_the_time_limit_works_outside_the_main_thread_too() -> None:
 
 
 def test_without_an_alarm_the_thread_fallback_still_passes_and_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(grading, "_with_alarm", lambda fn, seconds: False)
+    monkeypatch.setattr(timelimit, "_with_alarm", lambda fn, seconds: False)
     assert run_check("square", 3, square_body(lambda x: x * x))
     assert "raised ZeroDivisionError" in run_check("square", 3, square_body(lambda x: 1 / x)).message
 

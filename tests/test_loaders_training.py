@@ -105,11 +105,6 @@ def test_confusion_matrix() -> None:
         training.confusion_matrix(torch.tensor([0]), torch.tensor([0, 1]), 2)
 
 
-def test_perplexity() -> None:
-    assert training.perplexity(0.0) == 1.0
-    assert training.perplexity(torch.log(torch.tensor(50.0)).item()) == pytest.approx(50.0)
-
-
 class _CountingLoader:
     """A loader that counts how often it is started (a DataLoader starts workers and draws a seed each time)."""
 
