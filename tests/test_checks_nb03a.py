@@ -6,18 +6,12 @@ import math
 
 import pytest
 import torch
+from checker_helpers import assert_rejected
 from torch import nn
 
 from course_utils.checks.nb03a import check_affine, check_mlp, check_param_groups, check_standardize
-from course_utils.grading import CheckResult
 
 SEEDS = range(6)
-
-
-def assert_rejected(result: CheckResult, *fragments: str) -> None:
-    assert not result, result
-    for fragment in ("NOT YET", *fragments):
-        assert fragment in str(result), f"{fragment!r} missing from feedback:\n{result}"
 
 
 class Stub(nn.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from checker_helpers import assert_rejected, stub
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -13,19 +14,8 @@ from course_utils.checks.nb03b import (
     check_train_epoch_clipped,
     check_two_views,
 )
-from course_utils.grading import CheckResult
 
 SEEDS = range(6)
-
-
-def assert_rejected(result: CheckResult, *fragments: str) -> None:
-    assert not result, result
-    for fragment in ("NOT YET", *fragments):
-        assert fragment in str(result), f"{fragment!r} missing from feedback:\n{result}"
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("write your solution here")
 
 
 # --- collate_with_mask ----------------------------------------------------------------------------------------

@@ -5,21 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from checker_helpers import assert_rejected, stub
 
 from course_utils.checks.nb08 import check_add_counts, check_chunk_words, check_prepare
-from course_utils.grading import CheckResult
 
 SEEDS = range(4)
-
-
-def assert_rejected(result: CheckResult, *fragments: str) -> None:
-    assert not result, result
-    for fragment in ("NOT YET", *fragments):
-        assert fragment in str(result), f"{fragment!r} missing from feedback:\n{result}"
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("write your solution here")
 
 
 # --- add_counts -----------------------------------------------------------------------------------------------

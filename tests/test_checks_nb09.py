@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from checker_helpers import assert_rejected, stub
 from tokenizers import Regex, normalizers, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 
 from course_utils.checks.nb09 import check_normalizer, check_post_processor, check_pre_tokenizer
-from course_utils.grading import CheckResult
 
 SEEDS = range(6)
-
-
-def assert_rejected(result: CheckResult, *fragments: str) -> None:
-    assert not result, result
-    for fragment in ("NOT YET", *fragments):
-        assert fragment in str(result), f"{fragment!r} missing from feedback:\n{result}"
-
-
-def stub(*args):
-    raise NotImplementedError("write your solution here")
 
 
 # --- normalizer -----------------------------------------------------------------------------------------------

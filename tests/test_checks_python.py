@@ -9,22 +9,14 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 import torch
+from checker_helpers import assert_rejected
 
 from course_utils.checks_python import (
-    CheckResult,
     check_batches,
     check_count_calls,
     check_sliding_windows,
     check_temporarily,
 )
-
-
-def assert_rejected(result: CheckResult, *fragments: str) -> None:
-    assert not result.passed and not result
-    text = str(result)
-    assert "NOT YET" in text
-    for fragment in fragments:
-        assert fragment in text, f"{fragment!r} missing from feedback:\n{text}"
 
 
 # --- Exercise 1 ---------------------------------------------------------------------------------------------
