@@ -1,0 +1,203 @@
+"""Checkers for notebook 04 (CNNs): the output size of a convolution or pooling layer, a conv block with batch
+norm, and the per-class IoU of a segmentation.
+
+The references are PyTorch itself where it can be (the size a real ``F.conv2d`` produces, the functional
+batch norm on the learner's own weights). The checkers never touch the global random state (the notebook seeds
+its model right after them): layers are built under ``torch.random.fork_rng``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.checks._common import random_sources
+from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
+
+
+# --- Exercise 1: the output size of a conv or pooling layer ---------------------------------------------------
+def _size_hint(got: float, size: int, k: int, s: int, p: int, d: int) -> str:
+    """Name the usual slip behind a wrong output size."""
+    span = d * (k - 1) + 1  # pixels one (dilated) kernel covers
+    if isinstance(got, float) and not got.is_integer():
+        return "a size is a whole number of positions: round down with // (floor), not /"
+    slips = {
+        "round down (floor, as PyTorch does with ceil_mode=False), not up": math.ceil((size + 2 * p - span) / s) + 1,
+        "a dilated kernel covers dilation * (kernel_size - 1) + 1 pixels": (size + 2 * p - k) // s + 1,
+        "padding adds pixels on BOTH sides: + 2 * padding": (size + p - span) // s + 1,
+        "count the first position too: ... // stride + 1": (size + 2 * p - span) // s,
+        "divide by the stride: each step moves the kernel stride pixels": size + 2 * p - span + 1,
+    }
+    for hint, value in slips.items():
+        if got == value:
+            return hint
+    return "out = (size + 2*padding - dilation*(kernel_size - 1) - 1) // stride + 1"
+
+
+@exercise("04", "conv_output_size")
+def check_conv_output_size(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``conv_output_size(size, kernel_size, stride, padding, dilation)`` -> int: the height (or width) of
+    the output of ``nn.Conv2d`` or ``nn.MaxPool2d`` with those settings on an input ``size`` pixels high. The
+    reference is the shape a real ``F.conv2d`` returns."""
+    rng, _ = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_conv_output_size(conv_output_size)")
+        for trial in range(trials):
+            k = rng.choice([1, 2, 3, 3, 5, 7])
+            s = rng.choice([1, 2, 2, 3])
+            p = rng.randint(0, k // 2) if trial % 2 else 0
+            d = rng.choice([2, 3]) if trial % 4 == 3 else 1
+            size = rng.randint(d * (k - 1) + 1 - 2 * p + (trial == 0), 33)
+            size = max(size, 1)
+            case = current["case"] = (f"conv_output_size(size={size}, kernel_size={k}, stride={s}, padding={p}, "
+                                      f"dilation={d})")
+            want = F.conv2d(torch.zeros(1, 1, size, 1), torch.zeros(1, 1, k, 1), stride=(s, 1), padding=(p, 0),
+                            dilation=(d, 1)).shape[2]
+            got = fn(size, k, s, p, d)
+            if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
+                got = int(got)
+            if isinstance(got, bool) or not isinstance(got, numbers.Integral) or got != want:
+                hint = (_size_hint(got, size, k, s, p, d) if isinstance(got, numbers.Real) and not isinstance(got, bool)
+                        else "return one int, the number of output positions along this side")
+                if isinstance(got, float) and got == want:
+                    hint = "the right value, but as a float: return an int (// keeps ints)"
+                raise fail(case, want, got, hint)
+
+    return run_check("conv_output_size", trials, body)
+
+
+# --- Exercise 2: a conv block with batch norm -----------------------------------------------------------------
+def _block_reference(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, order: str) -> torch.Tensor:
+    """conv -> batch norm (training mode: batch statistics) -> ReLU -> 2x2 max-pool, in the order named."""
+    steps = {
+        "conv": lambda t: F.conv2d(t, conv.weight, conv.bias, padding=1),
+        "bn": lambda t: F.batch_norm(t, None, None, bn.weight, bn.bias, training=True, eps=bn.eps),
+        "relu": F.relu,
+        "pool": lambda t: F.max_pool2d(t, 2),
+    }
+    for step in order.split():
+        x = steps[step](x)
+    return x
+
+
+_ORDER_SLIPS = {
+    "conv relu bn pool": "ReLU after the batch norm: conv -> BatchNorm2d -> ReLU -> MaxPool2d",
+    "conv pool bn relu": "pool last: the batch norm normalises the convolution's full-size output",
+    "conv bn pool relu": "ReLU before the max-pool (the notebook's order: conv, batch norm, ReLU, pool)",
+    "conv relu pool bn": "the batch norm comes right after the convolution",
+    "conv bn pool": "a ReLU is missing: conv -> BatchNorm2d -> ReLU -> MaxPool2d",
+}
+
+
+@exercise("04", "conv_block")
+def check_conv_block(fn: Callable, trials: int = 6, seed: int | None = None) -> CheckResult:
+    """Check ``conv_block(c_in, c_out)`` -> an ``nn.Module``: one 3x3 convolution from ``c_in`` to ``c_out``
+    channels that keeps the size (``padding=1``), a ``BatchNorm2d(c_out)``, a ReLU and a 2x2 max-pool, in that
+    order. Its output in training mode is compared with the same steps done with the functional API on the
+    block's own weights (the bias of the convolution may be there or not: batch norm cancels it)."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_conv_block(conv_block)")
+        for _ in range(trials):
+            c_in, c_out = rng.randint(1, 4), rng.randint(2, 8)
+            batch, h, w = rng.randint(2, 4), rng.randint(4, 11), rng.randint(4, 11)
+            case = current["case"] = f"conv_block({c_in}, {c_out}) on a batch of shape {(batch, c_in, h, w)}"
+            with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+                torch.manual_seed(rng.randrange(2**31))
+                block = fn(c_in, c_out)
+            _check_layers(block, case, c_in, c_out)
+            conv = next(m for m in block.modules() if isinstance(m, nn.Conv2d))
+            bn = next(m for m in block.modules() if isinstance(m, nn.BatchNorm2d))
+            with torch.no_grad():
+                bn.weight.uniform_(0.5, 1.5, generator=gen)  # not the 1/0 of a fresh layer: the check sees them
+                bn.bias.uniform_(-0.5, 0.5, generator=gen)
+                x = torch.randn(batch, c_in, h, w, generator=gen)
+                want = _block_reference(x, conv, bn, "conv bn relu pool")
+                got = block.train()(x.clone())
+            if problem := tensor_problem(got, want, atol=1e-4, rtol=1e-4):
+                hint = "conv -> BatchNorm2d -> ReLU -> MaxPool2d(2), each once"
+                if isinstance(got, torch.Tensor) and got.shape[-2:] == (h, w):
+                    hint = "the block must halve the size: end with nn.MaxPool2d(2)"
+                for order, slip in _ORDER_SLIPS.items():
+                    other = _block_reference(x, conv, bn, order)
+                    if isinstance(got, torch.Tensor) and got.shape == other.shape and torch.allclose(
+                            got, other, atol=1e-4):
+                        hint = slip
+                raise fail(case, show(want, 120), show(got, 120), f"{problem}; {hint}")
+
+    return run_check("conv_block", trials, body)
+
+
+def _check_layers(block: object, case: str, c_in: int, c_out: int) -> None:
+    """Fail with a named reason unless ``block`` is a module with one fitting Conv2d and one BatchNorm2d."""
+    if not isinstance(block, nn.Module):
+        raise fail(case, "an nn.Module (e.g. nn.Sequential(...))", f"{type(block).__name__} {show(block, 80)}",
+                   "return the block: nn.Sequential(nn.Conv2d(...), nn.BatchNorm2d(...), nn.ReLU(), nn.MaxPool2d(2))")
+    if not list(block.parameters()):
+        raise fail(case, "a module with parameters", "no parameters registered",
+                   "layers kept in a plain Python list are invisible to PyTorch: use nn.Sequential or nn.ModuleList")
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    bns = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+    if len(convs) != 1:
+        raise fail(case, "one nn.Conv2d", f"{len(convs)} nn.Conv2d layers", "one 3x3 convolution per block")
+    conv = convs[0]
+    padding = (1, 1) if conv.padding == "same" else conv.padding  # "same" is padding 1 for a 3x3 kernel
+    got = (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding, conv.dilation)
+    if got != (c_in, c_out, (3, 3), (1, 1), (1, 1), (1, 1)):
+        raise fail(case, f"nn.Conv2d({c_in}, {c_out}, kernel_size=3, stride=1, padding=1)", f"{conv}",
+                   "3x3 kernel, padding=1 keeps height and width (the pooling halves them), from c_in to c_out")
+    if len(bns) != 1 or bns[0].num_features != c_out:
+        raise fail(case, f"one nn.BatchNorm2d({c_out})", ", ".join(map(str, bns)) or "no BatchNorm2d",
+                   "BatchNorm2d normalises each of the convolution's c_out output channels: nn.BatchNorm2d(c_out)")
+
+
+# --- Exercise 3: IoU per class --------------------------------------------------------------------------------
+def _iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
+    classes = torch.arange(num_classes).unsqueeze(1)
+    p, t = pred.flatten() == classes, target.flatten() == classes
+    inter, union = (p & t).sum(1).double(), (p | t).sum(1).double()
+    return inter / union, inter, union, t.sum(1).double()
+
+
+@exercise("04", "iou_per_class")
+def check_iou_per_class(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``iou_per_class(pred, target, num_classes)`` -> a float tensor ``[num_classes]``: for class ``c``,
+    the pixels that are ``c`` in both masks over the pixels that are ``c`` in either (intersection over union),
+    and NaN for a class found in neither (so that a mean with ``torch.nanmean`` skips it). Masks are integer
+    tensors of one shape, ``[H, W]`` or a batch ``[B, H, W]``."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_iou_per_class(iou_per_class)")
+        for trial in range(trials):
+            classes = rng.randint(2, 6)
+            shape = (rng.randint(2, 6), rng.randint(2, 6)) if trial % 2 else (rng.randint(1, 3), 3, rng.randint(2, 5))
+            used = classes - 1 if trial % 3 != 1 else classes  # often the last class is in neither mask
+            target = torch.randint(0, used, shape, generator=gen)
+            noise = torch.rand(shape, generator=gen) < 0.35
+            pred = torch.where(noise, torch.randint(0, used, shape, generator=gen), target)
+            case = current["case"] = (f"iou_per_class(pred={pred.tolist()}, target={target.tolist()}, "
+                                      f"num_classes={classes})")
+            want, inter, union, in_target = _iou(pred, target, classes)
+            got = fn(pred.clone(), target.clone(), classes)
+            if problem := tensor_problem(got, want, atol=1e-6):
+                hint = "intersection / union: (pred == c) & (target == c) over (pred == c) | (target == c)"
+                if not isinstance(got, torch.Tensor):
+                    hint = "return a tensor of num_classes floats"
+                elif "shape" in problem:
+                    hint = "one value per class 0 .. num_classes - 1, absent classes included"
+                elif torch.isnan(want).any() and not torch.isnan(got.double()[torch.isnan(want)]).all():
+                    hint = ("a class in neither mask has no IoU: 0 / 0 must give NaN, not 0 or 1, so that the mean "
+                            "IoU skips it (divide float tensors, no clamp)")
+                elif torch.allclose(got.double(), inter / in_target, equal_nan=True):
+                    hint = "that is the recall: divide by the UNION of the two masks, not by the target's pixels"
+                raise fail(case, want, got, f"{problem}; {hint}")
+
+    return run_check("iou_per_class", trials, body)
