@@ -76,7 +76,7 @@ def check_macro_scores(fn: Callable, trials: int = 20, seed: int | None = None) 
             got = fn(labels.copy(), preds.copy())
             pair = tuple(_number(v) for v in got) if isinstance(got, (tuple, list)) and len(got) == 2 else None
             if pair is None or None in pair:
-                raise fail(case, f"a pair of numbers {want}", show(got), "return (f1_macro, balanced_accuracy)")
+                raise fail(case, f"a pair of numbers {want}", got, "return (f1_macro, balanced_accuracy)")
             if any(np.isnan(pair)):
                 raise fail(case, want, got, "a class never predicted has precision 0/0: count its F1 as 0 "
                            "(2TP / (2TP + FP + FN) never divides by zero)")
@@ -122,7 +122,7 @@ def check_pad_collate(fn: Callable, trials: int = 20, seed: int | None = None) -
             }
             got = fn([dict(e, input_ids=list(e["input_ids"])) for e in examples], pad_id)
             if not isinstance(got, Mapping):
-                raise fail(case, "a dict with input_ids, attention_mask and labels", show(got), "return a dict")
+                raise fail(case, "a dict with input_ids, attention_mask and labels", got, "return a dict")
             for key, tensor in want.items():
                 if key not in got:
                     hint = ("rename 'label' to 'labels': the model computes its loss from `labels`" if key == "labels"
