@@ -13,7 +13,8 @@ Infrastructure
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
 - ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark.
 - ``nbclean``, ``student``: clean-notebook checks (with nbstripout) and student editions (``make student``).
-- ``grading``, ``checks`` (one module per notebook), ``checks_python``: the exercise checkers.
+- ``grading``, ``checks`` (one module per notebook), ``checks_python``: the exercise checkers; ``timelimit`` (a
+  learner's endless loop becomes feedback) and ``reveal`` (predict-then-reveal questions) serve them.
 
 Assets and data
 - ``assets``: paths of the packaged pretrained models (encoder, causal LM converted from GGUF).
