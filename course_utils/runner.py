@@ -68,13 +68,15 @@ def read_outcome(executed: Path) -> tuple[dict[str, Any], str]:
 def run_notebook(
     notebook: Path,
     out_dir: Path,
-    smoke: bool,
+    smoke: bool | None,
     seed: int = 0,
     timeout: float = 900,
     threads: int | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> NotebookResult:
-    """Execute one notebook with papermill in a child process and return its result (never raises on failure)."""
+    """Execute one notebook with papermill in a child process and return its result (never raises on failure).
+
+    ``smoke`` None leaves the choice to the notebook, which follows ``COURSE_SMOKE`` (as under nbmake)."""
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(f"no notebook at {notebook}")
@@ -86,7 +88,9 @@ def run_notebook(
     cmd += ["--kernel", "python3", "--no-progress-bar", "--log-level", "WARNING"]
     for key, value in params.items():
         cmd += ["-p", key, str(value)]
-    env = dict(os.environ, COURSE_SMOKE="1" if smoke else "0", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if smoke is not None:
+        env["COURSE_SMOKE"] = "1" if smoke else "0"
     if threads:
         env.update(thread_env(threads))
     start = time.perf_counter()
@@ -113,7 +117,7 @@ def run_notebook(
 def run_all(
     notebooks: list[Path],
     out_dir: Path,
-    smoke: bool,
+    smoke: bool | None,
     seed: int = 0,
     jobs: int = 1,
     timeout: float = 900,
@@ -164,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("build/run"))
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes (as in the tests)")
+    parser.add_argument("--smoke", action="store_const", const=True, default=None,
+                        help="tiny sizes (as in the tests); without it COURSE_SMOKE decides, as in the notebooks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per notebook")

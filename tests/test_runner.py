@@ -89,3 +89,18 @@ def test_eta_uses_last_times_and_the_mean_for_new_notebooks() -> None:
     previous = {"a": {"seconds": 10.0}, "b": {"seconds": 30.0}}
     assert bench.eta(previous, ["b", "new"]) == 30.0 + 20.0
     assert bench.eta({}, ["a"]) is None
+
+
+@pytest.mark.parametrize("env_smoke", ["1", "0"])
+def test_without_smoke_the_notebook_follows_course_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          env_smoke: str) -> None:
+    """``--smoke`` not given: the runner injects SMOKE=None and keeps COURSE_SMOKE, so the notebook decides."""
+    monkeypatch.setenv("COURSE_SMOKE", env_smoke)
+    nb = _notebook(
+        tmp_path / "env.ipynb",
+        "from course_utils.environment import smoke_mode\nfrom course_utils.outcomes import record\n"
+        "record(device='cpu', injected=SMOKE is None, smoke=smoke_mode(SMOKE))",
+    )
+    result = runner.run_notebook(nb, tmp_path / "out", smoke=None, timeout=120)
+    assert result.status == "ok", result.output
+    assert result.metrics == {"injected": True, "smoke": env_smoke == "1"}

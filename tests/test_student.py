@@ -30,9 +30,11 @@ PRACTICE = {
     "03a_nn_module": "03a",
     "03b_data_utils": "03b",
     "05_rnn_sequence_classification": "05",
+    "07_fine_tuning": "07",
     "08_loading_datasets": "08",
     "09_custom_tokenizer": "09",
     "11_gradient_accumulation": "11",
+    "13_scaling_out": "13",
 }
 
 
