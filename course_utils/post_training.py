@@ -105,17 +105,31 @@ def require_chat_template(tokenizer: Any) -> str:
     return template
 
 
-def chat_example(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+def chat_messages(question: str, system: str | None = None) -> list[dict[str, str]]:
+    """The user turn ``question`` as chat messages, after a system message when ``system`` is a string.
+
+    ``system=None`` leaves the system turn to the chat template, which may insert a default one (SmolLM2's adds
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face": 16 tokens in every sequence);
+    ``system=""`` gives an empty system turn instead.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"the question of a chat example must be non-empty text, got {question!r}")
+    if system is not None and not isinstance(system, str):
+        raise ValueError(f"system must be text (or None for the template's default), got {type(system).__name__}")
+    head = [] if system is None else [{"role": "system", "content": system}]
+    return [*head, {"role": "user", "content": question}]
+
+
+def chat_example(question: str, answer: str, system: str | None = None) -> dict[str, list[dict[str, str]]]:
     """One prompt-completion example in conversational form, as TRL's ``SFTTrainer`` takes it.
 
     With this form ``SFTTrainer`` applies the chat template and, by default (``completion_only_loss``),
-    computes the loss on the assistant's answer only.
+    computes the loss on the assistant's answer only. ``system``: see :func:`chat_messages`.
     """
-    for name, text in (("question", question), ("answer", answer)):
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"the {name} of a chat example must be non-empty text, got {text!r}")
+    if not isinstance(answer, str) or not answer.strip():
+        raise ValueError(f"the answer of a chat example must be non-empty text, got {answer!r}")
     return {
-        "prompt": [{"role": "user", "content": question}],
+        "prompt": chat_messages(question, system),
         "completion": [{"role": "assistant", "content": answer}],
     }
 
@@ -228,12 +242,17 @@ class Samples:
 
 @torch.no_grad()
 def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], n: int = 1, max_new_tokens: int = 24,
-                       seed: int = 0, do_sample: bool = True, temperature: float = 1.0) -> Samples:
-    """Generate ``n`` completions per chat prompt (user turn) with a fixed seed; the caller's RNG is untouched."""
+                       seed: int = 0, do_sample: bool = True, temperature: float = 1.0,
+                       system: str | None = None) -> Samples:
+    """Generate ``n`` completions per chat prompt (user turn) with a fixed seed; the caller's RNG is untouched.
+
+    All ``len(prompts) * n`` completions are generated in one batch (prompts left-padded). ``system``: the
+    system message put before every prompt (see :func:`chat_messages`).
+    """
     require_chat_template(tokenizer)
     if n < 1 or max_new_tokens < 1 or not prompts:
         raise ValueError(f"need prompts, n >= 1, max_new_tokens >= 1: {len(prompts)} prompts, {n}, {max_new_tokens}")
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+    texts = [tokenizer.apply_chat_template(chat_messages(p, system), tokenize=False, add_generation_prompt=True)
              for p in prompts for _ in range(n)]
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right edge
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)

@@ -126,6 +126,16 @@ def test_chat_example_and_parse_sentiment() -> None:
     assert pt.parse_sentiment("neutral") is None
 
 
+def test_a_system_message_goes_first_and_none_leaves_it_to_the_template() -> None:
+    example = pt.chat_example("Is it good?", "positive", system="")
+    assert example["prompt"] == [{"role": "system", "content": ""}, {"role": "user", "content": "Is it good?"}]
+    assert pt.chat_messages("Hi") == [{"role": "user", "content": "Hi"}]
+    with pytest.raises(ValueError, match="system must be text"):
+        pt.chat_messages("Hi", system=3)
+    with pytest.raises(ValueError, match="question"):
+        pt.chat_messages(" ")
+
+
 # ---------------------------------------------------------------------------------------------- rewards
 def test_check_rewards_accepts_one_finite_reward_per_completion() -> None:
     assert pt.check_rewards([0, 0.5, 1], 3) == [0.0, 0.5, 1.0]
