@@ -35,6 +35,7 @@ PRACTICE = {
     "07_fine_tuning": "07",
     "08_loading_datasets": "08",
     "09_custom_tokenizer": "09",
+    "10a_attention": "10a",
     "11_gradient_accumulation": "11",
     "12_post_training": "12",
     "13_scaling_out": "13",
