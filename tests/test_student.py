@@ -36,6 +36,7 @@ PRACTICE = {
     "08_loading_datasets": "08",
     "09_custom_tokenizer": "09",
     "10a_attention": "10a",
+    "10b_vanilla_transformer": "10b",
     "11_gradient_accumulation": "11",
     "12_post_training": "12",
     "13_scaling_out": "13",
