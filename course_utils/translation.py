@@ -25,6 +25,10 @@ from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
+# transformers 5.24 renamed the key/value cache argument and output field from `past_key_values` to `cache`;
+# the model takes both names, and returns the cache under the name this version's generate() reads.
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
 from course_utils.attention import padding_mask
 from course_utils.transformer_blocks import DecoderBlock, EncoderBlock, sinusoidal_positions
 
@@ -177,11 +181,17 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
         decoder_input_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
         past_key_values: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
-        """Loss (if ``labels``; -100 = ignored) and logits. ``generate()`` passes ``encoder_outputs`` and a cache."""
+        """Loss (if ``labels``; -100 = ignored) and logits. ``generate()`` passes ``encoder_outputs`` and a cache.
+
+        The cache arrives as ``cache`` (transformers >= 5.24) or ``past_key_values`` (earlier 5.x). Ignoring it
+        would be a silent bug: generate() then feeds only the newest token, at position 0, with no history.
+        """
+        cache = cache if cache is not None else past_key_values
         if encoder_outputs is None:
             if input_ids is None:
                 raise ValueError("give input_ids (the tokenized source) or encoder_outputs")
@@ -194,14 +204,14 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
             if labels is None:
                 raise ValueError("give decoder_input_ids or labels (teacher forcing shifts the labels right)")
             decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
-        logits, cross_attentions = self.decode(decoder_input_ids, memory, attention_mask, past_key_values,
+        logits, cross_attentions = self.decode(decoder_input_ids, memory, attention_mask, cache,
                                                need_weights=output_attentions)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         return Seq2SeqLMOutput(
-            loss=loss, logits=logits, past_key_values=past_key_values, encoder_last_hidden_state=memory,
-            cross_attentions=tuple(cross_attentions) if output_attentions else None,
+            loss=loss, logits=logits, encoder_last_hidden_state=memory,
+            cross_attentions=tuple(cross_attentions) if output_attentions else None, **{CACHE_FIELD: cache},
         )
 
 

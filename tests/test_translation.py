@@ -62,6 +62,39 @@ def test_generate_with_and_without_cache_agree(num_beams: int) -> None:
     assert torch.equal(cached, plain) and cached[:, 0].eq(1).all()
 
 
+def copy_trained_model(steps: int = 150) -> tuple[TranslationModel, torch.Tensor]:
+    """A tiny model trained for a few seconds to copy its source: its next token depends on position and history."""
+    model, generator = tiny_model(vocab_size=24), torch.Generator().manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        body = torch.randint(3, 24, (32, 6), generator=generator)
+        ids = torch.cat([torch.ones(32, 1, dtype=torch.long), body, torch.full((32, 1), 2)], dim=1)
+        loss = model(input_ids=ids, labels=ids[:, 1:]).loss  # predict body + </s> after <s>
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    body = torch.randint(3, 24, (2, 6), generator=generator)
+    return model.eval(), torch.cat([torch.ones(2, 1, dtype=torch.long), body, torch.full((2, 1), 2)], dim=1)
+
+
+def test_generate_equals_a_greedy_loop_through_forward() -> None:
+    """generate() with its cache must pick the tokens that the plain teacher-forcing forward pass picks.
+
+    This catches a model that ignores the cache generate() passes (the argument was renamed from
+    `past_key_values` to `cache` in transformers 5.24): generate() then feeds only the newest token, at position 0.
+    """
+    model, ids = copy_trained_model()
+    generated = model.generate(input_ids=ids, max_new_tokens=7)
+    loop = torch.ones(2, 1, dtype=torch.long)  # <s>, then the most likely token, fed back, without a cache
+    with torch.no_grad():
+        for _ in range(7):
+            logits = model(input_ids=ids, decoder_input_ids=loop).logits[:, -1]
+            loop = torch.cat([loop, logits.argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(loop[:, 1:], ids[:, 1:]), "the copy model should have learned to copy"
+    assert torch.equal(generated, loop)
+
+
 def test_cross_attentions_are_returned_per_layer() -> None:
     out = tiny_model()(input_ids=torch.tensor([[1, 5, 6, 2]]), decoder_input_ids=torch.tensor([[1, 7, 8]]),
                        output_attentions=True)
