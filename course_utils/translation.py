@@ -25,12 +25,12 @@ from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
+from course_utils.attention import padding_mask
+from course_utils.transformer_blocks import DecoderBlock, EncoderBlock, sinusoidal_positions
+
 # transformers 5.24 renamed the key/value cache argument and output field from `past_key_values` to `cache`;
 # the model takes both names, and returns the cache under the name this version's generate() reads.
 CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
-
-from course_utils.attention import padding_mask
-from course_utils.transformer_blocks import DecoderBlock, EncoderBlock, sinusoidal_positions
 
 
 class TranslationConfig(PreTrainedConfig):
