@@ -266,6 +266,7 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], n: in
             "do_sample": False}
         out = model.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                              max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                             use_cache=True,  # a Trainer leaves model.config.use_cache=False after training
                              **sampling)
     model.train(was_training)
     width = batch["input_ids"].shape[1]

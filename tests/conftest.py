@@ -8,11 +8,20 @@ fresh and shares nothing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from course_utils.cpu import thread_env, threads_for
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# `make test` runs two workers beside notebook kernels. Each worker gets its share of the cores (the course's one
+# thread rule, course_utils.cpu), set before torch is imported: with a thread per core in every worker, the tiny
+# tensor ops of unit tests wait on each other (one test took 55 s under load, 2 s alone).
+for _name, _value in thread_env(threads_for(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))).items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")
