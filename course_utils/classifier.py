@@ -24,7 +24,8 @@ from course_utils.environment import check_seed
 
 LABELS = ["negative", "positive"]
 CACHE_NAME = "sentiment-classifier"
-RECIPE = 2  # 2: course_utils.finetune (notebook 07's loop: grouped batches, clipping, best epoch on validation)
+RECIPE = 3  # 2: course_utils.finetune (notebook 07's loop: grouped batches, clipping, best epoch on validation);
+# 3: its AdamW is the fused kernel (other rounding, so other weights)
 INFO_FILE = "course_training.json"
 NEEDED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", INFO_FILE)
 
