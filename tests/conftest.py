@@ -9,6 +9,7 @@ fresh and shares nothing.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,20 @@ from course_utils.cpu import thread_env, threads_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# `make test` runs two workers beside notebook kernels. Each worker gets its share of the cores (the course's one
-# thread rule, course_utils.cpu), set before torch is imported: with a thread per core in every worker, the tiny
-# tensor ops of unit tests wait on each other (one test took 55 s under load, 2 s alone).
-for _name, _value in thread_env(threads_for(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))).items():
-    os.environ.setdefault(_name, _value)
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each test process its share of the cores (the course's one thread rule, course_utils.cpu).
+
+    `make test` runs two xdist workers beside notebook kernels; with a thread per core in every worker the tiny
+    tensor ops of unit tests wait on each other (one test took 26 s in the suite, 3 s alone). This runs before
+    any test module imports torch. Under ``-n N`` the controller sets the variables for the N workers it starts
+    (they inherit its environment); a value the user exported is kept.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or getattr(config.option, "numprocesses", 0) or 1)
+    for name, value in thread_env(threads_for(workers)).items():
+        os.environ.setdefault(name, value)
+    if "torch" in sys.modules:  # a plugin imported it first: the variables came too late for it
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
