@@ -11,7 +11,8 @@ Infrastructure
 - ``hf``: ``quiet_transformers``, the one switch for transformers' logging and progress bars.
 - ``errors``: the exception types, each message naming the problem and the fix.
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
-- ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark.
+- ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark;
+  ``fast_papermill``: papermill's command line without an unused 1.4 s import.
 - ``nbclean``, ``student``: clean-notebook checks (with nbstripout) and student editions (``make student``).
 - ``grading``, ``checks`` (one module per notebook), ``checks_python``: the exercise checkers; ``timelimit`` (a
   learner's endless loop becomes feedback) and ``reveal`` (predict-then-reveal questions) serve them.

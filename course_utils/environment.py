@@ -76,10 +76,28 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generato
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        use_deterministic_algorithms()
         torch.backends.cudnn.benchmark = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return torch.Generator().manual_seed(seed)
+
+
+def use_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing torch's compiler.
+
+    The public call also sets the compiler's (inductor's) ``deterministic`` option, and to do so imports
+    ``torch._inductor.config``: 1.4 s on a 2-core CPU, in every notebook, most of which never compile. When
+    the compiler is not loaded yet, this sets the same kernel flag and hands the compiler its option through
+    the variable it reads when it loads (``TORCHINDUCTOR_DETERMINISTIC=1``), so a later ``torch.compile`` is
+    deterministic too. Once the compiler is loaded, or where torch lacks the flag's setter, it makes the
+    public call.
+    """
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
+    set_flag(True, warn_only=True)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from course_utils import bench
 from course_utils.cpu import thread_env, threads_for
+from course_utils.fast_papermill import block_slow_imports
 from course_utils.outcomes import METRICS_MIME
 
 
@@ -84,7 +85,8 @@ def run_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name
     params = {"SMOKE": smoke, "SEED": seed, **(parameters or {})}
-    cmd = [sys.executable, "-m", "papermill", str(notebook), str(executed), "--cwd", str(notebook.parent)]
+    cmd = [sys.executable, "-m", "course_utils.fast_papermill", str(notebook), str(executed)]  # papermill, faster
+    cmd += ["--cwd", str(notebook.parent)]
     cmd += ["--kernel", "python3", "--no-progress-bar", "--log-level", "WARNING"]
     for key, value in params.items():
         cmd += ["-p", key, str(value)]
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per notebook")
     parser.add_argument("--bench", type=Path, help="also write FOLDER/bench.md: seconds and metrics vs last bench")
     args = parser.parse_args(argv)
+    block_slow_imports()  # this process reads the executed notebooks with nbformat too
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")

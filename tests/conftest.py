@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.cpu import thread_env, threads_for
+from course_utils.fast_papermill import block_slow_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(name, value)
     if "torch" in sys.modules:  # a plugin imported it first: the variables came too late for it
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    block_slow_imports()  # nbformat's validator without a 1.4 s grammar it never uses (course_utils.fast_papermill)
 
 
 @pytest.fixture(scope="session")

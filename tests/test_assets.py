@@ -1,7 +1,8 @@
 """course_utils.assets: packaged model paths, and the GGUF -> HF conversion cache (atomic, self-healing).
 
 The conversion logic is exercised with a tiny random Llama standing in for the 25-second dequantisation of
-the real GGUF file; the notebooks (06, 11) run the real conversion.
+the real GGUF file; the notebooks (06, 11) run the real conversion. ``gguf_read_once`` is checked on a tiny real
+GGUF file written with gguf's own writer.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import transformers
 
 from course_utils import assets
+from course_utils.assets import gguf_read_once
 from course_utils.cache import is_complete
 from course_utils.errors import MissingDependencyError
 
@@ -113,3 +116,59 @@ def test_broken_cache_is_rebuilt(cache: Path, tiny_gguf: dict[str, int], damage:
     assert tiny_gguf["loads"] == 2
     model = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.from_pretrained(rebuilt))
     assert model.config.num_hidden_layers == 1
+
+
+@pytest.fixture
+def tiny_gguf_file(tmp_path: Path) -> Path:
+    """A real (tiny) GGUF file: a one-layer Llama header and one tensor, written with gguf's own writer."""
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(1)
+    writer.add_context_length(32)
+    writer.add_embedding_length(16)
+    writer.add_feed_forward_length(32)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(2)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tensor("token_embd.weight", np.ones((8, 16), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_gguf_read_once_parses_the_file_once_for_transformers(
+    tiny_gguf_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gguf
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    parses: list[str] = []
+    real_reader = gguf.GGUFReader
+
+    def counting_reader(path: object, mode: str = "r") -> object:
+        parses.append(str(path))
+        return real_reader(path, mode)
+
+    monkeypatch.setattr(gguf, "GGUFReader", counting_reader)
+    with gguf_read_once():
+        first = load_gguf_checkpoint(str(tiny_gguf_file), return_tensors=False)  # as for the config ...
+        second = load_gguf_checkpoint(str(tiny_gguf_file), return_tensors=False)  # ... and again for weights
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 1) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 1)
+    assert len(parses) == 1  # fails if transformers stops looking GGUFReader up in gguf at call time
+    assert first["config"] == second["config"] and first["config"]["model_type"] == "llama"
+    assert gguf.GGUFReader is counting_reader  # restored
+    gguf.GGUFReader(str(tiny_gguf_file))
+    assert len(parses) == 2  # outside the context every call parses again
+
+
+def test_gguf_read_once_restores_after_an_error(tiny_gguf_file: Path) -> None:
+    import gguf
+
+    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with pytest.raises(KeyboardInterrupt), gguf_read_once():
+        gguf.GGUFReader(str(tiny_gguf_file))
+        raise KeyboardInterrupt
+    assert gguf.GGUFReader is reader and gguf.get_tensor_name_map is name_map

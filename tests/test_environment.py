@@ -167,3 +167,23 @@ def test_online_decides_or_detects(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env.online(None) is False  # make and CI: offline without probing
     with pytest.raises(TypeError, match="ONLINE must be"):
         env.online("yes")  # type: ignore[arg-type]
+
+
+def test_deterministic_algorithms_without_loading_the_compiler() -> None:
+    """seed_everything turns on deterministic kernels (warn only) and, when the compiler loads later, its option."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, torch; os.environ.pop('TORCHINDUCTOR_DETERMINISTIC', None)\n"
+        "from course_utils.environment import seed_everything\n"
+        "seed_everything(0)\n"
+        "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
+        " 'torch._inductor.config' in sys.modules)\n"
+        "import torch._inductor.config as c\n"
+        "print(c.deterministic)\n"
+        "seed_everything(1)  # the compiler is loaded now: the public call\n"
+        "print(torch.are_deterministic_algorithms_enabled(), c.deterministic)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False", "True", "True", "True"]

@@ -104,3 +104,20 @@ def test_without_smoke_the_notebook_follows_course_smoke(tmp_path: Path, monkeyp
     result = runner.run_notebook(nb, tmp_path / "out", smoke=None, timeout=120)
     assert result.status == "ok", result.output
     assert result.metrics == {"injected": True, "smoke": env_smoke == "1"}
+
+
+def test_fast_papermill_skips_the_slow_import_and_still_validates() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from course_utils.fast_papermill import block_slow_imports; block_slow_imports(); "
+        "import nbformat; nb = nbformat.v4.new_notebook(); nbformat.validate(nb); "
+        "bad = nbformat.v4.new_notebook(); bad.cells.append({'cell_type': 'code', 'source': 1}); "
+        "print(nbformat.validator.isvalid(bad), sys.modules['rfc3987_syntax'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "None"]  # an invalid notebook is still caught; the grammar never loaded
+    usage = subprocess.run([sys.executable, "-m", "course_utils.fast_papermill", "--help"], capture_output=True,
+                           text=True, check=True).stdout
+    assert "Usage: papermill" in usage and "--parameters" in usage
