@@ -5,17 +5,67 @@ executes every notebook at default size (``course_utils.runner --bench build/ben
 ``build/bench/bench.md``: for each notebook the seconds now and before, and every numeric metric now and before,
 with the changes marked. The run it compares against is the previous bench run (``build/bench/latest.json``).
 This is a benchmark to read, not a timed test: nothing fails on seconds.
+
+Seconds only compare on a machine that runs at the same speed, and a shared 2-core machine does not: on one day
+the same notebooks took 886 s in the morning and 637 s ninety minutes later. So the bench also measures the
+machine, :func:`machine_speed` (a fixed float32 matmul, GFLOP/s, in a child process with the notebooks'
+threads), before and after the notebooks, and prints it beside the previous bench's: a slowdown that the
+machine shows too is the machine's.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 LATEST = "latest.json"
+MACHINE = "machine.json"  # the machine speed measured around the latest bench run
+
+_SPEED_PROBE = """
+import time, torch
+a, b = torch.randn(256, 384), torch.randn(384, 1536)  # a BERT-sized matmul, the course's commonest work
+for _ in range(20):
+    a @ b
+n, start = 0, time.perf_counter()
+while time.perf_counter() - start < {seconds}:
+    for _ in range(20):
+        a @ b
+    n += 20
+print(2 * 256 * 384 * 1536 * n / (time.perf_counter() - start) / 1e9)
+"""
+
+
+def machine_speed(seconds: float = 3.0, env: dict[str, str] | None = None) -> float | None:
+    """GFLOP/s of a fixed float32 matmul run for ``seconds`` in a child process (None if it cannot run).
+
+    The child gets this process's environment (or ``env``), so the same thread settings as the notebooks.
+    """
+    code = _SPEED_PROBE.format(seconds=float(seconds))
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60 + seconds,
+                             env=env if env is not None else dict(os.environ), check=True)
+        return round(float(out.stdout.strip().splitlines()[-1]), 1)
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError):
+        return None
+
+
+def speed_line(now: tuple[float | None, float | None], before: dict[str, Any]) -> str:
+    """One sentence: the machine's speed before/after this run, and around the previous bench run."""
+
+    def pair(values: Any) -> str:
+        start, end = values if isinstance(values, (list, tuple)) and len(values) == 2 else (None, None)
+        return " / ".join("?" if v is None else f"{v:.0f}" for v in (start, end))
+
+    text = f"Machine speed (GFLOP/s of a fixed float32 matmul, at the start / end): now {pair(now)}"
+    if before.get("speed"):
+        text += f"; previous bench {pair(before['speed'])}"
+    return text + ". Seconds compare only at similar speeds."
 
 
 def load(path: Path) -> dict[str, dict[str, Any]]:
@@ -58,12 +108,25 @@ def compare(results: list[Any], previous: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def write(results: list[Any], folder: Path) -> str:
-    """Compare with the previous bench in ``folder``, write bench.md, keep this run as the new latest."""
+def write(
+    results: list[Any], folder: Path, speed: tuple[float | None, float | None] | None = None
+) -> str:
+    """Compare with the previous bench in ``folder``, write bench.md, keep this run as the new latest.
+
+    ``speed`` is :func:`machine_speed` at the start and end of this run; with it bench.md starts with a
+    :func:`speed_line` and ``machine.json`` keeps it for the next comparison.
+    """
     from course_utils.cache import atomic_write_bytes
 
     folder = Path(folder)
     table = compare(results, load(folder / LATEST))
+    if speed is not None:
+        try:
+            before = json.loads((folder / MACHINE).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            before = {}
+        table = speed_line(speed, before if isinstance(before, dict) else {}) + "\n\n" + table
+        atomic_write_bytes(folder / MACHINE, json.dumps({"speed": list(speed)}).encode("utf-8"))
     payload = json.dumps([asdict(r) | {"output": ""} for r in results], indent=2).encode("utf-8")
     atomic_write_bytes(folder / "bench.md", (table + "\n").encode("utf-8"))
     atomic_write_bytes(folder / "history" / f"{time.strftime('%Y%m%d-%H%M%S')}.json", payload)

@@ -181,14 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
+    speed_start = bench.machine_speed() if args.bench else None  # is the machine as fast as last time?
     start = time.perf_counter()
     results = run_all(sorted(args.notebooks), args.out, args.smoke, args.seed, args.jobs, args.timeout)
+    speed = (speed_start, bench.machine_speed()) if args.bench else None
     print()
     print(summary_table(results))
     print(f"\nwall time {time.perf_counter() - start:.0f} s; executed notebooks and summary in {args.out}/")
     if args.bench:
         print(f"\nbenchmark (now vs the previous bench run), also in {args.bench / 'bench.md'}:\n")
-        print(bench.write(results, args.bench))
+        print(bench.write(results, args.bench, speed))
     for r in results:
         if r.status != "ok":
             print(f"\n{r.notebook} {r.status}: {r.error}", file=sys.stderr)

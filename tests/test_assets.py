@@ -1,6 +1,6 @@
 """course_utils.assets: packaged model paths, and the GGUF -> HF conversion cache (atomic, self-healing).
 
-The conversion logic is exercised with a tiny random Llama standing in for the 25-second dequantisation of
+The conversion logic is exercised with a tiny random Llama standing in for the 9-second dequantisation of
 the real GGUF file; the notebooks (06, 11) run the real conversion. ``gguf_read_once`` is checked on a tiny real
 GGUF file written with gguf's own writer.
 """

@@ -121,3 +121,19 @@ def test_fast_papermill_skips_the_slow_import_and_still_validates() -> None:
     usage = subprocess.run([sys.executable, "-m", "course_utils.fast_papermill", "--help"], capture_output=True,
                            text=True, check=True).stdout
     assert "Usage: papermill" in usage and "--parameters" in usage
+
+
+def test_bench_reports_the_machine_speed_beside_the_previous(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils import bench
+
+    speed = bench.machine_speed(seconds=0.2)
+    assert speed is not None and speed > 0.5  # GFLOP/s: any machine that runs torch does more
+    monkeypatch.setattr(bench, "_SPEED_PROBE", "raise SystemExit(3)")
+    assert bench.machine_speed(seconds=0.2) is None  # a probe that fails gives no number, never an exception
+    results = [runner.NotebookResult("a.ipynb", "ok", 10.0, "cpu", {})]
+    first = bench.write(results, tmp_path, speed=(80.0, 78.0))
+    assert first.startswith("Machine speed (GFLOP/s of a fixed float32 matmul, at the start / end): now 80 / 78.")
+    second = bench.write(results, tmp_path, speed=(100.0, None))
+    assert "now 100 / ?; previous bench 80 / 78." in second
+    assert "| a.ipynb | ok | 10 (10) |" in second
+    assert "Machine speed" not in bench.write(results, tmp_path)  # without a measurement: the table alone
