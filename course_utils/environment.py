@@ -127,6 +127,23 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: torch.device | str) -> bool:
+    """True where the course trains in bfloat16 mixed precision: CUDA GPUs that compute it natively.
+
+    That means compute capability 8.0 and newer (Ampere: A100, RTX 30xx, L4, H100 ...). Plain
+    ``torch.cuda.is_bf16_supported()`` also says True on older GPUs such as Colab's free T4, which only
+    emulate bfloat16 (the math runs in float32, plus conversions: no faster, often slower); ``Trainer`` trusts
+    that answer, so the notebooks ask this function instead. CPUs keep float32: on most of them bfloat16 is
+    slower (07's fine-tuning step: 1.75x slower with AVX-512-BF16 alone; 1.3x faster with Intel's AMX, which
+    few learners have), and float32 gave the same metrics on every machine the course was benchmarked on.
+    Apple's MPS keeps float32 too. Notebook 13 measures the precisions on your own machine.
+    """
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())

@@ -36,6 +36,25 @@ def test_smoke_mode_rejects_garbage(monkeypatch: pytest.MonkeyPatch) -> None:
         env.smoke_mode()
 
 
+def test_native_bf16_only_on_gpus_that_compute_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert env.native_bf16("cpu") is False and env.native_bf16(torch.device("meta")) is False
+    asked: list[bool] = []
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        asked.append(including_emulation)
+        return including_emulation  # a T4: bfloat16 only by emulation
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert env.native_bf16("cuda") is False  # emulated bfloat16 does not count
+    assert asked == [False]
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # an A100
+    assert env.native_bf16("cuda:0") is True
+    assert env.native_bf16("cpu") is False  # CPUs keep float32 whatever the GPU can do
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert env.native_bf16("cuda") is False
+
+
 @pytest.mark.parametrize("bad", ["42", 1.5, None, True, [1]])
 def test_seed_must_be_an_int(bad: object) -> None:
     with pytest.raises(TypeError, match="seed must be an int"):
