@@ -133,10 +133,11 @@ def native_bf16(device: torch.device | str) -> bool:
     That means compute capability 8.0 and newer (Ampere: A100, RTX 30xx, L4, H100 ...). Plain
     ``torch.cuda.is_bf16_supported()`` also says True on older GPUs such as Colab's free T4, which only
     emulate bfloat16 (the math runs in float32, plus conversions: no faster, often slower); ``Trainer`` trusts
-    that answer, so the notebooks ask this function instead. CPUs keep float32: on most of them bfloat16 is
-    slower (07's fine-tuning step: 1.75x slower with AVX-512-BF16 alone; 1.3x faster with Intel's AMX, which
-    few learners have), and float32 gave the same metrics on every machine the course was benchmarked on.
-    Apple's MPS keeps float32 too. Notebook 13 measures the precisions on your own machine.
+    that answer, so the notebooks ask this function instead. CPUs keep float32: most learners' CPUs have no
+    bfloat16 units and emulate it, and float32 gave the same metrics on every machine the course was
+    benchmarked on. (On a Xeon with AMX, 07's fine-tuning step was 1.3x faster in bfloat16; with oneDNN
+    limited to AVX-512-BF16 on the same CPU it was 1.75x slower.) Apple's MPS keeps float32 too. Notebook 13
+    measures the precisions on your own machine.
     """
     device = torch.device(device)
     if device.type != "cuda" or not torch.cuda.is_available():
