@@ -8,7 +8,8 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student
+.PHONY: help setup test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \
+        lock floor canary doctor
 
 help:
 	@echo "make test     set up, lint, unit tests, every notebook in smoke mode (papermill, $(JOBS) at a time)"
@@ -23,7 +24,11 @@ help:
 	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
 	@echo "make hooks    install the pre-commit hooks (nbstripout, ruff, notebook checks)"
 	@echo "make student  student editions (solutions replaced by stubs, outputs stripped) into build/student"
-	@echo "make setup    only the set-up (venv, pip packages, Debian corpora when root)"
+	@echo "make setup    only the set-up (venv, exactly the locked pip packages, Debian corpora when root)"
+	@echo "make doctor   what is installed vs what the course tested, the corpora and the cache, each problem with its fix"
+	@echo "make lock     regenerate requirements.lock (uv, every platform) from requirements.txt's ranges"
+	@echo "make floor    the unit tests and smoke notebooks on the lowest versions the ranges allow (throwaway venv)"
+	@echo "make canary   the same on the newest versions the ranges allow, and a table against the lock"
 
 setup:
 	@bash scripts/setup.sh
@@ -72,6 +77,18 @@ publish: setup
 
 hooks: setup
 	$(VENV)/bin/pre-commit install
+
+doctor: setup
+	$(PY) -m course_utils.doctor
+
+lock: setup
+	$(PY) -m course_utils.lock compile
+
+floor: setup
+	$(PY) -m course_utils.canary floor --out build/floor
+
+canary: setup
+	$(PY) -m course_utils.canary canary --out build/canary
 
 student: setup
 	$(PY) -m course_utils.student notebooks --out build/student

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from packaging.version import Version
 
+from course_utils import pinned
 from course_utils.errors import UnknownNameError
 
 SMOKE_ENV = "COURSE_SMOKE"
@@ -25,17 +26,17 @@ OFFLINE_ENVS = ("COURSE_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRAN
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
-# Tested ranges: [lower, upper). requirements.txt states the same bounds; tests/test_environment.py checks.
-TESTED: dict[str, tuple[str, str]] = {
-    "torch": ("2.6", "3"),
-    "torchvision": ("0.21", "1"),
-    "transformers": ("5.0", "6"),
-    "datasets": ("5.0", "6"),
-    "tokenizers": ("0.23", "0.24"),
-    "accelerate": ("1.0", "2"),
-    "numpy": ("2.0", "3"),
-    "matplotlib": ("3.8", "4"),
-}
+# The main libraries' supported ranges [lower, upper), read from course_utils/pinned.py (generated from
+# requirements.txt by `make lock`), so the version report and the requirements can never disagree.
+MAIN_LIBRARIES = ("torch", "torchvision", "transformers", "datasets", "tokenizers", "accelerate", "numpy", "matplotlib")
+
+
+def _bounds(spec: str) -> tuple[str, str]:
+    parts = dict((p[:2], p[2:]) if p[1] == "=" else (p[:1], p[1:]) for p in spec.split(","))
+    return parts[">="], parts["<"]
+
+
+TESTED: dict[str, tuple[str, str]] = {name: _bounds(pinned.RANGES[name]) for name in MAIN_LIBRARIES}
 
 
 def smoke_mode(value: bool | str | int | None = None) -> bool:

@@ -23,7 +23,7 @@ REPO_LINE = re.compile(r'(?m)^repository = "(.*)"$')
 
 SETUP_TEMPLATE = '''# Set-up, the same in every notebook (course_utils/setup_cell.py writes it). Where course_utils is
 # installed (a checkout, a venv, conda) it only imports. In a fresh runtime (Colab, a bare Jupyter) it first
-# installs course_utils from the course's repository, then only the packages the runtime lacks (never torch).
+# installs course_utils from the course's repository, then puts every package in its tested range (never torch).
 import importlib.util
 import os
 import subprocess

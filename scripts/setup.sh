@@ -2,7 +2,7 @@
 # Set up everything the course needs on a fresh machine, idempotently:
 #   1. the Debian corpora (sword-text-web, sword-text-sparv) via apt-get when root, else a clear message;
 #   2. a virtual environment in .venv (Python 3.11 preferred: torch wheels for it may be cached locally);
-#   3. the pip packages of requirements.txt, requirements-nodeps.txt (--no-deps) and course_utils (-e).
+#   3. exactly the pip packages of requirements.lock, requirements-nodeps.txt (--no-deps) and course_utils (-e).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -32,20 +32,34 @@ if [ ! -x "$VENV/bin/python" ]; then
       if command -v "$cand" >/dev/null; then PY=$cand; break; fi
     done
   fi
+  if [ -z "$PY" ] || ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "!! The course needs Python 3.11 or newer (transformers 5.21+ does); found: ${PY:-no python3}." >&2
+    echo "!! Install Python 3.11 (python.org, your package manager, pyenv or uv) and run: PYTHON=python3.11 make setup" >&2
+    exit 1
+  fi
   echo "== creating $VENV with $($PY --version)"
   "$PY" -m venv "$VENV"
 fi
 
+# The lock is what we tested: install exactly it (pip, not uv: pip sees this machine's local torch wheels).
+"$VENV/bin/python" -m course_utils.lock validate  # a corrupt line is named here, not deep inside pip
 stamp="$VENV/.course-installed"
-want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
+want=$("$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest()[:16])' requirements.lock requirements-nodeps.txt pyproject.toml)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "== $VENV is up to date"
   exit 0
 fi
-echo "== installing pip packages into $VENV (a few minutes the first time)"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -r requirements.txt
-"$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
-"$VENV/bin/python" -m pip install -q --no-deps -e .
+pip_or_explain() {
+  if ! "$VENV/bin/python" -m pip install -q "$@"; then
+    echo "!! pip could not install $*: is the package index reachable (network, proxy)? The lock itself was valid." >&2
+    echo "!! Nothing was marked installed; run make setup again once pip can reach the index." >&2
+    exit 1
+  fi
+}
+echo "== installing the locked pip packages into $VENV (a few minutes the first time)"
+pip_or_explain --upgrade pip
+pip_or_explain -r requirements.lock
+pip_or_explain --no-deps -r requirements-nodeps.txt
+pip_or_explain --no-deps -e .
 echo "$want" > "$stamp"
 echo "== done: $("$VENV/bin/python" -c 'import torch, transformers, datasets; print("torch", torch.__version__, "| transformers", transformers.__version__, "| datasets", datasets.__version__)')"

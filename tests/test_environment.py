@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
-from packaging.requirements import Requirement
-from packaging.version import Version
 
 from course_utils import environment as env
 from course_utils.errors import UnknownNameError
@@ -142,21 +139,6 @@ def test_version_report_warns_outside_the_tested_range(monkeypatch: pytest.Monke
     assert "torch" in messages and "outside the tested range" in messages
     assert "surely-not-a-package: not installed" in messages
     assert not any(r.ok for r in rows)
-
-
-def test_tested_ranges_agree_with_requirements() -> None:
-    """requirements.txt's 'tested X' versions must satisfy both its own specifier and TESTED."""
-    found = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(r"^([^#\s][^#]*?)\s*#\s*tested\s+([\w.]+)", line)
-        if match:
-            req = Requirement(match.group(1))
-            found[req.name] = (req, Version(match.group(2)))
-    for name, (low, high) in env.TESTED.items():
-        assert name in found, f"{name} is in TESTED but has no 'tested' line in requirements.txt"
-        req, tested = found[name]
-        assert tested in req.specifier, f"{name}: tested {tested} does not satisfy {req}"
-        assert Version(low) <= tested < Version(high), f"{name}: tested {tested} is outside TESTED [{low}, {high})"
 
 
 def test_describe_environment_mentions_device_and_mode() -> None:

@@ -1,9 +1,11 @@
 """The Colab path, proved: a fresh environment with only what a Colab runtime ships runs notebooks unchanged.
 
 A new virtual environment gets python, torch, torchvision, transformers, datasets, tokenizers, matplotlib,
-ipykernel and papermill, nothing of the course. Notebooks copied to a folder outside the checkout run there
-through papermill with ``COURSE_REPO_URL`` pointing at a copy of the repository: their set-up cell must install
-course_utils and the missing packages in the same kernel, without a restart. A copy of a notebook without its
+ipykernel and papermill, nothing of the course; and, as in a Colab runtime of late 2025, *older* transformers,
+datasets and peft than the course supports (``OLD``). Notebooks copied to a folder outside the checkout run
+there through papermill with ``COURSE_REPO_URL`` pointing at a copy of the repository: their set-up cell must
+install course_utils, put the old packages and the missing ones at the locked versions, in the same kernel,
+without a restart. A copy of a notebook without its
 set-up cell must fail. Minutes of work: it runs only with ``COURSE_FRESH_RUNTIME=1`` (``make fresh``, CI).
 """
 
@@ -28,6 +30,9 @@ from course_utils.setup_cell import SETUP_MARK
 ROOT = Path(__file__).resolve().parent.parent
 COLAB_SHIPS = ["torch", "torchvision", "transformers", "datasets", "tokenizers", "matplotlib", "ipykernel", "papermill"]
 NOTEBOOKS = ["01_tensors.ipynb", "07_fine_tuning.ipynb", "10b_vanilla_transformer.ipynb"]  # 01, 07, translation
+# Versions a Colab runtime shipped that are older than the course's floors (peft 0.17 beside transformers 5 fails
+# with "cannot import name 'HybridCache'"): installed into the fresh venv over the linked ones.
+OLD = {"transformers": "4.57.6", "datasets": "4.4.2", "peft": "0.17.1"}
 
 pytestmark = [
     pytest.mark.fresh,
@@ -100,6 +105,8 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     linked.parent.mkdir()
     count = _colab_site(linked)
     (site / "colab_runtime.pth").write_text(str(linked) + "\n")
+    old = [f"{name}=={version}" for name, version in OLD.items()]
+    _run([str(python), "-m", "pip", "install", "-q", "--no-deps", *old])  # shadow the linked, newer ones
     probe = "import torch, transformers, papermill, importlib.util as u; print(u.find_spec('course_utils'))"
     assert _run([str(python), "-c", probe], cwd=base).stdout.strip() == "None"  # not from the checkout's cwd
     print(f"fresh runtime: {count} distributions (Colab's packages and their dependencies)")
@@ -112,6 +119,12 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     work = base / "learner"
     work.mkdir()
     return {"python": python, "repo": repo, "work": work, "cache": base / "cache"}
+
+
+def _locked(dist: str) -> str:
+    from course_utils import lock, pinned
+
+    return str(lock.pick(pinned.LOCKED[dist]))
 
 
 def _papermill(runtime: dict[str, Path], notebook: Path) -> tuple[subprocess.CompletedProcess, Path]:
@@ -160,6 +173,11 @@ def test_notebook_runs_in_a_fresh_runtime(runtime: dict[str, Path], name: str) -
     assert str(runtime["python"].parent.parent) in where, f"course_utils imported from {where}, not the fresh venv"
     if name == NOTEBOOKS[0]:
         assert "installing course_utils" in text, text
+        for dist, version in OLD.items():  # each old package named, and replaced by the locked version
+            assert f"{dist} {version} -> {_locked(dist)} (outside" in text, text
+    for dist in OLD:
+        probe = f"from importlib.metadata import version; print(version('{dist}'))"
+        assert _run([str(runtime["python"]), "-c", probe], cwd=runtime["work"]).stdout.strip() == _locked(dist)
     for tool in ("jupyterlab", "pytest", "ruff"):
         probe = [str(runtime["python"]), "-c", f"import importlib.util as u; print(u.find_spec('{tool}') is None)"]
         assert _run(probe, cwd=runtime["work"]).stdout.strip() == "True", f"the set-up cell installed {tool}"

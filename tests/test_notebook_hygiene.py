@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
@@ -90,29 +89,3 @@ def test_set_up_cell_is_fast_where_everything_is_installed() -> None:
     start = time.perf_counter()
     assert bootstrap.ensure_packages() == []
     assert time.perf_counter() - start < 0.5
-
-
-def test_bootstrap_packages_match_requirements() -> None:
-    """The set-up cell installs the same bounds as requirements.txt, and never the developer tools."""
-    lines = [*(ROOT / "requirements.txt").read_text().splitlines()]
-    lines += (ROOT / "requirements-nodeps.txt").read_text().splitlines()
-    specs = {}
-    for line in lines:
-        req = line.split("#")[0].strip()
-        if req:
-            name = re.split(r"[<>=!~ ]", req)[0].lower()
-            specs[name] = req.replace(" ", "")
-    for req in [*bootstrap.PACKAGES.values(), *bootstrap.NO_DEPS.values()]:
-        name = re.split(r"[<>=!~ ]", req)[0].lower()
-        assert specs.get(name) == req, f"{req} differs from requirements: {specs.get(name)}"
-    installed = " ".join([*bootstrap.PACKAGES.values(), *bootstrap.NO_DEPS.values(), *bootstrap.TORCH.values()])
-    for tool in ("jupyterlab", "pytest", "ruff", "nbmake", "papermill"):
-        assert tool not in installed
-
-
-def test_bootstrap_installs_only_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
-    monkeypatch.setattr(bootstrap, "_pip", calls.append)
-    monkeypatch.setitem(bootstrap.PACKAGES, "surely_not_a_module_xyz", "surely-not-a-module-xyz>=1")
-    assert bootstrap.ensure_packages() == ["surely-not-a-module-xyz>=1"]
-    assert calls == [["surely-not-a-module-xyz>=1"]]
