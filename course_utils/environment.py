@@ -218,16 +218,18 @@ def version_report(warn: bool = True) -> list[PackageStatus]:
     return rows
 
 
-def describe_environment() -> str:
+def describe_environment(smoke: bool | str | int | None = None) -> str:
     """A short text for the top of a notebook: Python, torch, device, smoke mode, Colab/offline.
 
-    It also runs :func:`version_report`, which warns about any main library outside its tested range.
+    ``smoke`` is the notebook's ``SMOKE`` value (the set-up cell passes it), so the line says the mode the
+    notebook really runs in, not only what ``COURSE_SMOKE`` says. It also runs :func:`version_report`, which
+    warns about any main library outside its tested range.
     """
     version_report(warn=True)
     device = get_device()
     lines = [
         f"python {sys.version.split()[0]} | torch {torch.__version__} | device {device}",
-        f"smoke mode: {smoke_mode()} | colab: {in_colab()} | offline: {is_offline()}",
+        f"smoke mode: {smoke_mode(smoke)} | colab: {in_colab()} | offline: {is_offline()}",
     ]
     if device.type == "cuda":
         lines.append(f"GPU: {torch.cuda.get_device_name(device)}")

@@ -50,8 +50,8 @@ from course_utils.outcomes import expect, record
 SMOKE = smoke_mode(SMOKE)
 generator = seed_everything(SEED)
 device = get_device()
-print(describe_environment())
-record(device=device.type, smoke=SMOKE)'''
+record(device=device.type, smoke=SMOKE)
+print(describe_environment(SMOKE))'''
 
 
 def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:

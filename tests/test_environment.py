@@ -141,9 +141,14 @@ def test_version_report_warns_outside_the_tested_range(monkeypatch: pytest.Monke
     assert not any(r.ok for r in rows)
 
 
-def test_describe_environment_mentions_device_and_mode() -> None:
-    text = env.describe_environment()
-    assert "device" in text and "smoke mode" in text
+def test_describe_environment_says_the_notebooks_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_SMOKE", "0")
+    text = env.describe_environment(True)  # a notebook with SMOKE = True under COURSE_SMOKE=0
+    assert f"device {env.get_device()}" in text
+    assert "smoke mode: True |" in text
+    assert "smoke mode: False |" in env.describe_environment(None)
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    assert "smoke mode: True |" in env.describe_environment()
 
 
 def test_seed_worker_derives_numpy_and_random_seeds_from_torch() -> None:
