@@ -41,10 +41,10 @@ def test_a_package_outside_its_range_or_missing_is_a_problem_with_its_fix(
 def test_in_range_but_not_locked_is_only_a_warning(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    _rows(monkeypatch, tqdm="4.66.0")
+    _rows(monkeypatch, tqdm="4.67.0")
     assert doctor.main([]) == 0
     out = capsys.readouterr().out
-    assert "warning: tqdm 4.66.0 is in range but not the tested" in out and "ready (see the warnings)" in out
+    assert "warning: tqdm 4.67.0 is in range but not the tested" in out and "ready (see the warnings)" in out
 
 
 def test_an_old_torch_is_named_without_offering_to_replace_it(monkeypatch: pytest.MonkeyPatch) -> None:
