@@ -32,7 +32,7 @@ def test_a_package_outside_its_range_or_missing_is_a_problem_with_its_fix(
     out = capsys.readouterr().out
     locked = lock.pick(pinned.LOCKED["transformers"])
     assert (
-        f"PROBLEM: transformers 4.57.6 is outside the supported >=5.16,<6: pip install 'transformers=={locked}'" in out
+        f"PROBLEM: transformers 4.57.6 is outside the supported >=5.23,<6: pip install 'transformers=={locked}'" in out
     )
     assert "PROBLEM: peft is not installed: run make setup" in out
     assert "doctor: problems found" in out

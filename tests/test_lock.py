@@ -71,7 +71,7 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("attr", "old", "new", "message"),
     [
         ("CONDA_FILE", "# tested 5.2.0", "# tested 5.1.0", "environment.yml's 'tested' comments"),
-        ("CONDA_FILE", "transformers>=5.16,<6", "transformers>=4.0,<6", "environment.yml says transformers"),
+        ("CONDA_FILE", "transformers>=5.23,<6", "transformers>=4.0,<6", "environment.yml says transformers"),
         ("CONDA_FILE", "  - psutil", "  - psutilx", "environment.yml lists psutilx"),
         ("RANGES_FILE", "peft>=0.21,<1", "peft>=0.22,<1", "outside requirements.txt's >=0.22"),
         ("RANGES_FILE", "pysword>=0.2.8,<0.3", "pysword>=0.2.8,<0.3\nsurely-new-pkg>=1", "surely-new-pkg is in"),
@@ -178,7 +178,7 @@ def test_outdated_and_missing_packages_get_their_locked_versions(monkeypatch: py
     changes = {c.dist: c for c in bootstrap.plan()}
     assert set(changes) == {"transformers", "datasets", "peft"}  # a pre-release inside the range is accepted
     assert changes["transformers"].target == lock.pick(pinned.LOCKED["transformers"])
-    assert changes["transformers"].reason == "outside >=5.16,<6" and changes["peft"].reason == "missing"
+    assert changes["transformers"].reason == "outside >=5.23,<6" and changes["peft"].reason == "missing"
     assert "4.57.6 -> " in str(changes["transformers"])
 
 
