@@ -46,7 +46,9 @@ from course_utils.bootstrap import ensure_packages
 ensure_packages()
 from course_utils.environment import describe_environment, get_device, seed_everything, smoke_mode
 from course_utils.outcomes import expect, record
+from course_utils.practice.exercise_cells import register as register_exercise_cells
 
+register_exercise_cells()  # an exercise cell never stops Run All (course_utils/practice/exercise_cells.py)
 SMOKE = smoke_mode(SMOKE)
 generator = seed_everything(SEED)
 device = get_device()

@@ -1,0 +1,1 @@
+"""The practice loop: exercises, their checkers, references, and the student edition."""

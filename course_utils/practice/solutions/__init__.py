@@ -1,0 +1,1 @@
+"""Reference solutions generated from the teacher notebooks."""
