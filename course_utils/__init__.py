@@ -10,6 +10,8 @@ Infrastructure
 - ``setup_cell``: the Colab badge and the shared set-up cell, written into every notebook (``make sync``).
 - ``hf``: ``quiet_transformers``, the one switch for transformers' logging and progress bars.
 - ``errors``: the exception types, each message naming the problem and the fix.
+- ``validation``: the ``require_*`` helpers with which every public function checks its arguments before doing
+  anything (the error names the argument, shows the value and says the fix; tests/test_bad_inputs.py).
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
 - ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark;
   ``fast_papermill``: papermill's command line without an unused 1.4 s import.

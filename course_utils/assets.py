@@ -24,7 +24,7 @@ from course_utils.errors import MissingDependencyError
 
 CAUSAL_LM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CAUSAL_LM_CACHE = "smollm2-135m-instruct"
-CAUSAL_LM_RECIPE = 2  # 2: the config no longer claims GGUF quantization
+CAUSAL_LM_RECIPE = 3  # 2: the config no longer claims GGUF quantization; 3: a pad token on every transformers
 
 
 def _package_dir(module: str, pip_name: str, no_deps: bool = False) -> Path:
@@ -62,6 +62,9 @@ def causal_lm_path(rebuild: bool = False) -> Path:
     The conversion (about 30 s) goes through :func:`course_utils.cache.cached`: an interrupted conversion
     leaves no half entry, a broken entry is rebuilt, ``rebuild=True`` forces a new one.
     """
+    from course_utils.validation import require_bool
+
+    rebuild = require_bool("rebuild", rebuild)
     gguf_file = causal_lm_gguf()
     settings = {"gguf": gguf_file.name, "gguf_bytes": gguf_file.stat().st_size}
     return cached(
@@ -138,6 +141,8 @@ def convert_gguf(gguf_file: Path, target: Path) -> Path:
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
+    if tokenizer.pad_token is None:  # transformers >= 5.25 reads it from the GGUF file (the end-of-turn token),
+        tokenizer.pad_token = tokenizer.eos_token  # earlier 5.x did not: batched generation needs one (nb 12)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     return Path(target)

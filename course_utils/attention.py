@@ -25,6 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_utils.validation import (
+    require_bool_mask,
+    require_fraction,
+    require_int,
+    require_positive_int,
+    require_tensor,
+)
+
 
 def scaled_dot_product_attention(
     query: torch.Tensor,
@@ -37,10 +45,20 @@ def scaled_dot_product_attention(
     """``softmax(Q K^T / sqrt(d_k) + mask) V`` for tensors [..., queries, d_k], [..., keys, d_k], [..., keys, d_v].
 
     ``mask`` is boolean (True = may attend; False scores become -inf before the softmax) or a float tensor
-    added to the scores; it must broadcast to [..., queries, keys]. Returns the output [..., queries, d_v] and
-    the attention weights [..., queries, keys] (each row sums to 1). A query whose keys are all masked has no
-    distribution to take: its weights and output are NaN, as in PyTorch's own implementation.
+    added to the scores; it must broadcast to [..., queries, keys]. An integer 0/1 mask (a tokenizer's
+    ``attention_mask``) is refused: added to the scores it would hide nothing, so pass ``mask.bool()``.
+    Returns the output [..., queries, d_v] and the attention weights [..., queries, keys] (each row sums to 1).
+    A query whose keys are all masked has no distribution to take: its weights and output are NaN, as in
+    PyTorch's own implementation.
     """
+    for name, tensor in (("query", query), ("key", key), ("value", value)):
+        require_tensor(name, tensor, shape_hint="[..., positions, features]")
+        if tensor.dim() < 2:
+            raise ValueError(f"{name} must be [..., positions, features] (at least 2 dimensions), got shape "
+                             f"{tuple(tensor.shape)}: add the positions dimension with .unsqueeze(-2)")
+    if mask is not None:
+        require_bool_mask("mask", mask, allow_float=True)
+    dropout_p = require_fraction("dropout_p", dropout_p, allow_zero=True)
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(f"query and key need the same last dimension d_k, got {query.shape[-1]} and {key.shape[-1]}")
     if key.shape[-2] != value.shape[-2]:
@@ -58,10 +76,14 @@ def scaled_dot_product_attention(
 
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Boolean key mask [batch, 1, 1, keys] from a tokenizer's ``attention_mask`` [batch, keys] (1 = token, 0 = pad)."""
-    if attention_mask.dim() != 2:
-        shape = tuple(attention_mask.shape)
-        raise ValueError(f"attention_mask must be [batch, length] (1 = token, 0 = pad), got shape {shape}")
+    """Boolean key mask [batch, 1, 1, keys] from a tokenizer's ``attention_mask`` [batch, keys] (1 = token, 0 = pad).
+
+    A boolean mask is taken as it is; a numeric one must hold only 0 and 1 (token ids are refused).
+    """
+    require_tensor("attention_mask", attention_mask, dims=2, shape_hint="[batch, length] (1 = token, 0 = pad)")
+    if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError(f"attention_mask must hold only 1 (token) and 0 (pad), got values "
+                         f"{attention_mask.unique().tolist()[:6]}: token ids? pass the tokenizer's attention_mask")
     return attention_mask.bool()[:, None, None, :]
 
 
@@ -71,8 +93,9 @@ def causal_mask(queries: int, keys: int | None = None, device: torch.device | st
     With ``keys == queries`` (training) this is the lower triangle. With a cache holding earlier positions,
     the queries are the *last* ``queries`` positions of ``keys``, so the diagonal shifts right.
     """
-    keys = queries if keys is None else keys
-    if queries < 1 or keys < queries:
+    queries = require_positive_int("queries", queries, example="the sequence length")
+    keys = queries if keys is None else require_positive_int("keys", keys, example="the number of positions")
+    if keys < queries:
         raise ValueError(f"need 1 <= queries <= keys, got queries={queries}, keys={keys}")
     return torch.ones(queries, keys, dtype=torch.bool, device=device).tril(diagonal=keys - queries)
 
@@ -96,6 +119,7 @@ class KVCache:
 
     def update(self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the new positions' ``keys``/``values`` to layer ``layer_idx``; return all positions so far."""
+        layer_idx = require_int("layer_idx", layer_idx, minimum=0)
         if layer_idx > len(self.layers):
             raise IndexError(f"layer {layer_idx} updated before layer {len(self.layers)}: update layers in order")
         if layer_idx == len(self.layers):
@@ -129,7 +153,10 @@ class MultiHeadAttention(nn.Module):
         self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, use_sdpa: bool = True
     ) -> None:
         super().__init__()
-        if n_heads < 1 or d_model % n_heads:
+        d_model = require_positive_int("d_model", d_model, example="64")
+        n_heads = require_positive_int("n_heads", n_heads, example="4")
+        dropout = require_fraction("dropout", dropout, allow_zero=True)
+        if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be a positive multiple of n_heads ({n_heads})")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.dropout, self.use_sdpa = dropout, use_sdpa
@@ -166,8 +193,11 @@ class MultiHeadAttention(nn.Module):
         projects ``context`` once, stores it, and reuses it on later calls. ``weights`` [batch, heads,
         queries, keys] are returned when ``need_weights`` (else None).
         """
+        require_tensor("x", x, shape_hint=f"[batch, length, {self.d_model}]")
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must be [batch, length, {self.d_model}], got shape {tuple(x.shape)}")
+        if mask is not None:
+            require_bool_mask("mask", mask, allow_float=True)
         query = self.split_heads(self.q_proj(x))
         if context is None:  # self-attention: new positions' keys/values, after the cached ones
             key, value = self.split_heads(self.k_proj(x)), self.split_heads(self.v_proj(x))

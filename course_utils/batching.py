@@ -10,13 +10,15 @@ is a ``Trainer`` whose training DataLoader uses the sampler.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
+
+from course_utils.validation import require_bool, require_int, require_positive_int, require_seed
 
 
 class TokenBudgetBatchSampler(Sampler[list[int]]):
@@ -29,11 +31,16 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, shuffle: bool = True, seed: int = 0) -> None:
-        lengths = np.asarray(lengths, dtype=np.int64)
-        if lengths.ndim != 1 or len(lengths) == 0 or (lengths < 1).any():
-            raise ValueError("lengths must be a non-empty list of positive token counts, one per example")
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        max_tokens = require_positive_int("max_tokens", max_tokens, example="4096")
+        shuffle = require_bool("shuffle", shuffle)
+        seed = require_seed("seed", seed)
+        raw = np.asarray(lengths)
+        whole = raw.dtype.kind in "iu" or raw.dtype.kind == "f" and bool(np.all(np.isfinite(raw) & (raw % 1 == 0)))
+        if raw.ndim != 1 or len(raw) == 0 or not whole or (raw < 1).any():
+            raise ValueError("lengths must be a non-empty list of positive token counts (whole numbers), one per "
+                             f"example, such as [12, 7, 30]; got {np.array2string(raw.ravel()[:6], separator=', ')}"
+                             f"{' ...' if raw.size > 6 else ''} (dtype {raw.dtype}, shape {raw.shape})")
+        lengths = raw.astype(np.int64)
         self.max_tokens, self.shuffle, self.seed, self.epoch = max_tokens, shuffle, seed, 0
         rng = np.random.default_rng(seed)
         order = np.lexsort((rng.random(len(lengths)), lengths))  # by length, random among equal lengths
@@ -48,7 +55,7 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the batch order of ``epoch`` (the same epoch always gives the same order)."""
-        self.epoch = epoch
+        self.epoch = require_int("epoch", epoch, minimum=0)
 
     def __iter__(self) -> Iterator[list[int]]:
         if not self.shuffle:
@@ -70,7 +77,8 @@ class Seq2SeqCollator:
     """
 
     def __init__(self, pad_id: int, start_id: int) -> None:
-        self.pad_id, self.start_id = pad_id, start_id
+        self.pad_id = require_int("pad_id", pad_id, minimum=0, example="tokenizer.pad_token_id")
+        self.start_id = require_int("start_id", start_id, minimum=0, example="tokenizer.bos_token_id")
 
     @staticmethod
     def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -82,6 +90,11 @@ class Seq2SeqCollator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not rows:
             raise ValueError("cannot collate an empty batch")
+        lacking = next((r for r in rows if not isinstance(r, Mapping) or not {"input_ids", "labels"} <= r.keys()), None)
+        if lacking is not None:
+            keys = sorted(lacking) if isinstance(lacking, Mapping) else type(lacking).__name__
+            raise ValueError(f"each row needs 'input_ids' (source) and 'labels' (target token ids), got {keys}: "
+                             "tokenize the target with text_target=... (or rename its column to 'labels')")
         if any(len(r["input_ids"]) == 0 or len(r["labels"]) == 0 for r in rows):
             raise ValueError("a row has no source or no label tokens: tokenize with the tokenizer (it adds <s>, </s>)")
         input_ids = self._pad([r["input_ids"] for r in rows], self.pad_id)
@@ -103,6 +116,7 @@ class TokenBudgetTrainer(Trainer):
     """
 
     def __init__(self, *args: Any, max_tokens: int, length_column: str = "length", **kwargs: Any) -> None:
+        max_tokens = require_positive_int("max_tokens", max_tokens, example="4096")  # before the Trainer is built
         super().__init__(*args, **kwargs)
         self.max_tokens, self.length_column = max_tokens, length_column
 

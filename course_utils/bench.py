@@ -46,7 +46,9 @@ def machine_speed(seconds: float = 3.0, env: dict[str, str] | None = None) -> fl
 
     The child gets this process's environment (or ``env``), so the same thread settings as the notebooks.
     """
-    code = _SPEED_PROBE.format(seconds=float(seconds))
+    from course_utils.validation import require_positive_number
+
+    code = _SPEED_PROBE.format(seconds=require_positive_number("seconds", seconds, example="3"))
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60 + seconds,
                              env=env if env is not None else dict(os.environ), check=True)

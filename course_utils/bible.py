@@ -29,7 +29,13 @@ from typing import Any
 
 from course_utils.cache import cached
 from course_utils.errors import CorpusDownloadError
-from course_utils.splits import check_fraction, require, split_indices
+from course_utils.splits import require, split_indices
+from course_utils.validation import (
+    require_fractions_leave_room,
+    require_int,
+    require_positive_number,
+    require_seed,
+)
 
 SWORD_DIR_ENV = "COURSE_SWORD_DIR"  # where installed SWORD modules live (default /usr/share/sword)
 MIRROR_ENV = "COURSE_SWORD_MIRROR"  # a folder or URL holding the .deb files by name (tests, offline mirrors)
@@ -83,6 +89,7 @@ def _source_url(source: DebSource) -> str:
 
 def fetch_deb(source: DebSource, timeout: float = 60) -> bytes:
     """Download one package and check its size and SHA-256; raise :class:`CorpusDownloadError` otherwise."""
+    timeout = require_positive_number("timeout", timeout, example="60")
     url = _source_url(source)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # a fixed, checksummed source
@@ -227,10 +234,19 @@ def bible_pairs(
     Columns: ref, en, es. Pairs with an empty side or a character-length ratio outside
     [``min_ratio``, ``max_ratio``] are dropped (misaligned verses, the glossary glued to the last WEB verse);
     ``max_chars`` also drops pairs with a side longer than that. Note: pysword's markup cleaning glues a few
-    words ("Godcreated"); the course keeps the text as the library gives it.
+    words ("Godcreated"); the course keeps the text as the library gives it. Every argument is checked before
+    the verses are read.
     """
-    check_fraction("val_fraction", val_fraction)
-    check_fraction("test_fraction", test_fraction)
+    seed = require_seed("seed", seed)
+    val_fraction, test_fraction = require_fractions_leave_room(
+        {"val_fraction": val_fraction, "test_fraction": test_fraction})
+    min_ratio = require_positive_number("min_ratio", min_ratio, example="0.5")
+    max_ratio = require_positive_number("max_ratio", max_ratio, example="2.0")
+    if min_ratio > max_ratio:
+        raise ValueError(f"min_ratio ({min_ratio:g}) is above max_ratio ({max_ratio:g}): no pair could pass; "
+                         "swap them")
+    if max_chars is not None:
+        max_chars = require_int("max_chars", max_chars, minimum=1, example="300 (or None for no limit)")
     import datasets
 
     rows = []
@@ -249,7 +265,9 @@ def bible_pairs(
 
 
 def english_text(max_chars: int | None = None) -> str:
-    """Raw English text: the World English Bible, one verse per line (~4 MB). ``max_chars`` cuts it."""
+    """Raw English text: the World English Bible, one verse per line (~4 MB). ``max_chars`` (>= 1) cuts it."""
+    if max_chars is not None:  # checked first: a negative one would slice from the end, dropping characters
+        max_chars = require_int("max_chars", max_chars, minimum=1, example="100_000 (or None for all of it)")
     text = "\n".join(row["en"].strip() for row in verses() if row["en"].strip())
     return text if max_chars is None else text[:max_chars]
 

@@ -31,6 +31,7 @@ from typing import Any
 from filelock import FileLock
 
 from course_utils.errors import CacheDirError
+from course_utils.validation import describe, require_bool, require_positive_int, require_str
 
 CACHE_ENV = "COURSE_CACHE_DIR"
 KEY_FILE = "course_cache_key.json"
@@ -94,8 +95,9 @@ def sweep_stale(folder: Path, older_than: float = STALE_SECONDS) -> list[Path]:
 
 def cache_key(recipe: int, settings: Mapping[str, Any]) -> str:
     """A short, stable hash of ``settings`` (JSON-able values) and the ``recipe`` version."""
-    if not isinstance(recipe, int) or recipe < 1:
-        raise ValueError(f"recipe must be a positive int version, got {recipe!r}")
+    recipe = require_positive_int("recipe", recipe, example="1 (bump it when the build changes)")
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a dict of the values that change the result, got {describe(settings)}")
     try:
         text = json.dumps({"recipe": recipe, "settings": dict(settings)}, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -122,8 +124,12 @@ def cached(
     bump it when the code changes what it produces. ``about`` ("about 60 s on a laptop CPU") is printed with
     the one line announcing a build. ``rebuild=True`` forces a new build.
     """
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"cache entry name must be a plain folder name, got {name!r}")
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"cache entry name must be a plain folder name such as 'tokenizer', got {name!r}")
+    for what, function in (("build", build), ("validate", validate)):
+        if function is not None and not callable(function):
+            raise TypeError(f"{what} must be a function of the entry's folder, got {describe(function)}")
+    rebuild = require_bool("rebuild", rebuild)
     key = cache_key(recipe, settings)
     target = cache_dir(sub) / f"{name}-{key}"
     with FileLock(str(target.with_name(f".{target.name}.lock"))):
@@ -232,6 +238,7 @@ def run_dir(prefix: str) -> Path:
     (Or earlier with :func:`remove_run_dir`.) Nothing a run writes there is meant to outlive it; artifacts
     worth keeping go through :func:`cached`.
     """
+    require_str("prefix", prefix, non_empty=True)
     handle = tempfile.TemporaryDirectory(prefix=f"{prefix}-", ignore_cleanup_errors=True)
     _run_dirs.append(handle)  # alive until the kernel exits; its finalizer then deletes the folder
     return Path(handle.name)

@@ -17,7 +17,9 @@ from typing import Any
 
 import torch
 
+from course_utils.checks._common import random_source
 from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check
+from course_utils.validation import require_positive_int
 
 __all__ = ["CheckResult", "check_batches", "check_count_calls", "check_sliding_windows", "check_temporarily"]
 
@@ -26,9 +28,10 @@ _fail = fail
 _run = run_check
 
 
-def _validate(trials: int) -> None:
-    if not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be a positive int, got {trials!r}")
+def _require_settings(trials: int, seed: int | None) -> random.Random:
+    """The random source of one checker call, after checking its settings (a bad one is the author's error)."""
+    require_positive_int("trials", trials, example="20")
+    return random_source(seed)
 
 
 # --- Exercise 1: a map-style Dataset -------------------------------------------------------------------------
@@ -39,8 +42,7 @@ def check_sliding_windows(cls: type, trials: int = 20, seed: int | None = None) 
     Expected behaviour (next-token prediction, as in notebooks 10a and 11): ``len(ds) == len(data) - size``;
     ``ds[i] == (data[i : i + size], data[i + 1 : i + size + 1])``; ``ds[len(ds)]`` raises ``IndexError``.
     """
-    _validate(trials)
-    rng = random.Random(seed)
+    rng = _require_settings(trials, seed)
 
     def body(current: dict[str, str]) -> None:
         require_callable(cls, "class", "check_sliding_windows(SlidingWindows)")
@@ -86,8 +88,7 @@ def check_count_calls(decorator: Callable, trials: int = 20, seed: int | None = 
     """Check a ``count_calls`` decorator: the wrapped function returns the same values for any positional
     and keyword arguments, exposes the number of calls so far as ``.calls`` (one counter per decorated
     function), and keeps the function's ``__name__`` and ``__doc__`` (``functools.wraps``)."""
-    _validate(trials)
-    rng = random.Random(seed)
+    rng = _require_settings(trials, seed)
 
     def body(current: dict[str, str]) -> None:
         require_callable(decorator, "decorator", "check_count_calls(count_calls)")
@@ -128,8 +129,7 @@ def check_temporarily(manager: Callable, trials: int = 20, seed: int | None = No
     """Check ``temporarily(obj, **attrs)``: inside the ``with`` block the attributes have the new values and
     ``as`` gives ``obj``; afterwards the old values are back, also when the block raised (the exception
     must propagate, not be swallowed). ``torch.no_grad`` restores the grad mode the same way."""
-    _validate(trials)
-    rng = random.Random(seed)
+    rng = _require_settings(trials, seed)
 
     def body(current: dict[str, str]) -> None:
         require_callable(manager, "context manager", "check_temporarily(temporarily)")
@@ -192,8 +192,7 @@ def check_batches(batches: Callable, trials: int = 20, seed: int | None = None) 
     """Check a generator function ``batches(items, batch_size, drop_last=False)`` that groups any iterable
     into lists of ``batch_size`` items; the last, shorter list is kept unless ``drop_last``. It must be lazy:
     asking for the first batch may read only the first ``batch_size`` items (streams, ``IterableDataset``)."""
-    _validate(trials)
-    rng = random.Random(seed)
+    rng = _require_settings(trials, seed)
 
     def body(current: dict[str, str]) -> None:
         require_callable(batches, "generator function", "check_batches(batches)")

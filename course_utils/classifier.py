@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.cache import cached
-from course_utils.environment import check_seed
+from course_utils.validation import (
+    require_fraction,
+    require_int,
+    require_number,
+    require_positive_int,
+    require_positive_number,
+    require_seed,
+)
 
 LABELS = ["negative", "positive"]
 CACHE_NAME = "sentiment-classifier"
@@ -45,24 +52,23 @@ def classifier_settings(
 
     The encoder's name and size are added, so a new version of the encoder package gives a new entry.
     """
-    if not isinstance(n_examples, int) or n_examples < 20:
-        raise ValueError(f"n_examples must be an int >= 20 (train/validation/test need a few each), got {n_examples}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps}")
-    if not isinstance(batch_size, int) or batch_size < 1 or not isinstance(max_length, int) or max_length < 8:
-        raise ValueError(f"batch_size must be an int >= 1 and max_length one >= 8, got {batch_size} and {max_length}")
-    if not learning_rate > 0 or not 0 <= warmup_fraction < 1 or not max_grad_norm > 0 or not weight_decay >= 0:
-        raise ValueError(
-            "need learning_rate > 0, 0 <= warmup_fraction < 1, max_grad_norm > 0 and weight_decay >= 0; got "
-            f"{learning_rate}, {warmup_fraction}, {max_grad_norm}, {weight_decay}"
-        )
+    n_examples = require_int("n_examples", n_examples, minimum=20,
+                             example="2000 (at least 20: train/validation/test need a few each)")
+    steps = require_positive_int("steps", steps, example="70")
+    batch_size = require_positive_int("batch_size", batch_size, example="16")
+    max_length = require_int("max_length", max_length, minimum=8, example="64")
+    learning_rate = require_positive_number("learning_rate", learning_rate, example="1.5e-4")
+    warmup_fraction = require_fraction("warmup_fraction", warmup_fraction, allow_zero=True)
+    max_grad_norm = require_positive_number("max_grad_norm", max_grad_norm, example="1.0")
+    weight_decay = require_number("weight_decay", weight_decay, minimum=0.0, example="0.01")
+    seed = require_seed("seed", seed)
     from course_utils.assets import encoder_path
 
     encoder = encoder_path()
     return {
         "n_examples": n_examples,
         "steps": steps,
-        "seed": check_seed(seed),
+        "seed": seed,
         "batch_size": batch_size,
         "max_length": max_length,
         "learning_rate": float(learning_rate),

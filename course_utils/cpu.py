@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 
+from course_utils.validation import require_int, require_positive_int
+
 
 def threads_for(jobs: int = 1, workers: int = 0) -> int:
     """Compute threads for one of ``jobs`` processes running at once, each with ``workers`` loader workers."""
-    if jobs < 1 or workers < 0:
-        raise ValueError(f"jobs must be >= 1 and workers >= 0, got jobs={jobs}, workers={workers}")
+    jobs = require_positive_int("jobs", jobs, example="2")
+    workers = require_int("workers", workers, minimum=0, example="2 (DataLoader workers, or 0)")
     return max(1, (os.cpu_count() or 1) // jobs - workers)
 
 
 def thread_env(threads: int) -> dict[str, str]:
     """Environment variables that cap a child process's math libraries at ``threads`` threads."""
+    threads = require_positive_int("threads", threads, example="2")
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 

@@ -25,9 +25,10 @@ import torch
 
 from course_utils.bible import bible_pairs, english_text
 from course_utils.cache import cached
-from course_utils.splits import check_fraction, require, split_indices
+from course_utils.splits import require, split_indices
 from course_utils.surnames import SurnameSplits, surnames
 from course_utils.tweets import clean_tweet, sentiment_tweets
+from course_utils.validation import require_fraction, require_seed
 
 __all__ = [
     "ImageSplits",
@@ -60,8 +61,12 @@ class ImageSplits:
         )
 
 
+def _require_split(seed: object, test_fraction: object) -> tuple[int, float]:
+    """The seed and test fraction of an image loader, checked before its arrays are loaded."""
+    return require_seed("seed", seed), require_fraction("test_fraction", test_fraction)
+
+
 def _image_splits(images: np.ndarray, labels: np.ndarray, seed: int, test_fraction: float) -> ImageSplits:
-    check_fraction("test_fraction", test_fraction)
     train, test = split_indices(len(labels), seed, test_fraction)
     x = torch.from_numpy(np.ascontiguousarray(images)).to(torch.uint8)
     y = torch.from_numpy(np.asarray(labels)).to(torch.int64)
@@ -105,9 +110,11 @@ def _build_digits_8x8() -> tuple[np.ndarray, np.ndarray]:
 
 def mnist_digits(seed: int = 0, test_fraction: float = 0.2) -> ImageSplits:
     """5,000 real MNIST digits (500 per class), 28x28 uint8, split train/test with ``seed``."""
+    seed, test_fraction = _require_split(seed, test_fraction)
     return _image_splits(*_cached_images("mnist_5k", _build_mnist), seed, test_fraction)
 
 
 def digits_8x8(seed: int = 0, test_fraction: float = 0.2) -> ImageSplits:
     """scikit-learn's 1,797 handwritten digits, 8x8, rescaled from 0-16 to uint8 0-255."""
+    seed, test_fraction = _require_split(seed, test_fraction)
     return _image_splits(*_cached_images("digits_8x8", _build_digits_8x8), seed, test_fraction)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from course_utils.cpu import thread_env
 from course_utils.errors import CourseError
+from course_utils.validation import describe, require_bool, require_int, require_positive_int, require_positive_number
 
 _RANK_LINE = re.compile(r"^\[[A-Za-z_]*?(\d+)\]:(.*)$")  # torchrun --tee prefixes each line with [default<rank>]:
 _ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
@@ -74,6 +75,7 @@ class LaunchResult:
 
 def rank_lines(output: str, rank: int) -> str:
     """Lines of ``output`` that torchrun (``--tee 3``) attributed to local rank ``rank``, prefix removed."""
+    rank = require_int("rank", rank, minimum=0)
     lines = []
     for line in output.splitlines():
         match = _RANK_LINE.match(line)
@@ -91,6 +93,7 @@ def available_cores() -> int:
 
 def port_in_use(port: int, host: str = "") -> bool:
     """True if a TCP server could not listen on ``port`` now (``host=""``: all interfaces, as torchrun does)."""
+    port = require_int("port", port, minimum=0, maximum=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is still usable
         try:
@@ -108,8 +111,7 @@ def free_port() -> int:
 
 
 def _check_nproc(nproc: object, oversubscribe: bool) -> int:
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc must be a whole number of processes >= 1, got {nproc!r}")
+    nproc = require_positive_int("nproc", nproc, example="2 (processes)")
     cores = available_cores()
     if nproc > cores and not oversubscribe:
         raise TooManyProcessesError(
@@ -121,8 +123,7 @@ def _check_nproc(nproc: object, oversubscribe: bool) -> int:
 
 
 def _check_port(port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
-        raise ValueError(f"port must be an int in [1024, 65535] (or None to pick a free one), got {port!r}")
+    port = require_int("port", port, minimum=1024, maximum=65535, example="29500 (or None to pick a free one)")
     if port_in_use(port):
         raise PortInUseError(
             f"port {port} is already in use by another program (or a run that is still going), so the rendezvous "
@@ -228,12 +229,24 @@ def launch(
     ``timeout`` seconds, or :class:`LaunchError` when a rank fails; in every
     case no process of the run is left behind.
     """
+    oversubscribe, echo = require_bool("oversubscribe", oversubscribe), require_bool("echo", echo)
+    nproc = _check_nproc(nproc, oversubscribe)
+    timeout = require_positive_number("timeout", timeout, example="300 (seconds)")
+    if threads_per_process is not None:
+        threads_per_process = require_positive_int("threads_per_process", threads_per_process,
+                                                   example="1 (or None: the cores divided among the ranks)")
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise TypeError(f"args must be a list of the script's arguments such as ['--epochs', 2], got {describe(args)}")
+    if env is not None and (not isinstance(env, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise TypeError(f"env must map names to strings, such as {{'EPOCHS': '2'}}, got {describe(env)}")
+    if port is not None:
+        port = require_int("port", port, minimum=1024, maximum=65535, example="29500 (or None to pick a free one)")
+    if cwd is not None and not Path(cwd).is_dir():
+        raise FileNotFoundError(f"cwd {cwd!s} is not a folder: pass an existing folder (or None for this one)")
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"no script at {script.resolve()}: write it first (e.g. with %%writefile)")
-    nproc = _check_nproc(nproc, oversubscribe)
-    if not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     chosen = port is None
     threads = threads_per_process or max(1, available_cores() // nproc)
     run_env = {**os.environ, **thread_env(threads), **(env or {}), "PYTHONUNBUFFERED": "1"}

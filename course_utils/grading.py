@@ -35,6 +35,7 @@ from typing import Any
 
 from course_utils.reveal import reveal  # re-exported: notebooks import it from here
 from course_utils.timelimit import CheckTimeout, call_with_time_limit
+from course_utils.validation import require_positive_int, require_positive_number
 
 DEFAULT_TIME_LIMIT = 20.0  # seconds one checker may take in all; a correct answer needs a fraction of it
 STUB_MESSAGE = "write your solution here"  # what the student edition's stubs raise (course_utils.student)
@@ -114,16 +115,43 @@ def require_class(candidate: Any, example: str) -> None:
 
 
 def tensor_problem(got: Any, want: Any, atol: float = 1e-6, rtol: float = 1e-5, dtype: bool = False) -> str | None:
-    """Why ``got`` is not the tensor ``want`` (None when it is): not a tensor, wrong shape, (dtype), values."""
+    """Why ``got`` is not the tensor ``want`` (None when it is): not a tensor, wrong shape, (dtype), values.
+
+    The one place where checkers compare a learner's tensor with the reference, so it must never crash on what
+    a learner returns: any type, shape or dtype it did not expect is described ("your code returned shape
+    (4,) instead of (4, 7)"), never raised as if the learner's code had failed.
+    """
     import torch
 
     if not isinstance(got, torch.Tensor):
-        return f"a tensor is expected, got {type(got).__name__}"
+        return f"a tensor is expected, got {_kind(got)}"
     if tuple(got.shape) != tuple(want.shape):
-        return f"shape {tuple(got.shape)} instead of {tuple(want.shape)}"
+        return f"your code returned shape {tuple(got.shape)} instead of {tuple(want.shape)}"
     if dtype and got.dtype != want.dtype:
-        return f"dtype {got.dtype} instead of {want.dtype}"
+        return f"your code returned dtype {got.dtype} instead of {want.dtype}"
+    try:
+        return _value_problem(got, want, atol, rtol)
+    except Exception as error:  # a tensor these comparisons cannot read (complex, sparse, meta ...)
+        return (f"your code returned a tensor the checker cannot compare (dtype {got.dtype}, layout {got.layout}, "
+                f"device {got.device}: {type(error).__name__}); return a dense tensor of dtype {want.dtype}")
+
+
+def _kind(value: Any) -> str:
+    """What a learner returned, for feedback: type, and length or shape where it has one."""
+    name = type(value).__name__
+    if hasattr(value, "shape") and not isinstance(value, type):
+        return f"{name} of shape {tuple(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        return f"{name} of length {len(value)}"
+    return name
+
+
+def _value_problem(got: Any, want: Any, atol: float, rtol: float) -> str | None:
+    import torch
+
     a, b = got.detach().cpu(), want.detach().cpu()
+    if a.is_complex() and not b.is_complex():
+        return f"your code returned complex values (dtype {got.dtype}) instead of real ones ({want.dtype})"
     if not (a.is_floating_point() or b.is_floating_point()):
         if torch.equal(a.long(), b.long()):
             return None
@@ -151,18 +179,25 @@ def _learner_frame(error: BaseException) -> str:
     return f"\n  where:    in {frame.name}, line {frame.lineno}{line}"
 
 
+def _raised_by_checker(error: BaseException) -> bool:
+    """True when the innermost frame of ``error`` is course_utils' own code (a checker reading the learner's result),
+    not a library the checker called with the learner's object (that error is the learner's to fix)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and frames[-1].filename.startswith(_PACKAGE_DIR)
+
+
 def run_check(exercise: str, trials: int, body: Callable[[dict[str, str]], None],
               time_limit: float = DEFAULT_TIME_LIMIT) -> CheckResult:
     """Run a checker's ``body(current)`` and turn its outcome into a ``CheckResult``.
 
     ``body`` tries the cases and raises ``fail(...)`` at the first wrong one; before calling the learner's code
     it writes a description of the case into ``current["case"]``, so that an exception or a time-out inside the
-    learner's code is reported with the input that caused it.
+    learner's code is reported with the input that caused it. An exception raised by the checker's own code
+    (not the learner's, nor a library the learner's object was handed to) is reported as the checker failing on
+    what the learner's code gave it, never as "your code raised".
     """
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ValueError(f"trials must be a positive int, got {trials!r}")
-    if not isinstance(time_limit, (int, float)) or not time_limit > 0:
-        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    require_positive_int("trials", trials, example="20")
+    time_limit = require_positive_number("time_limit", time_limit, example=f"{DEFAULT_TIME_LIMIT:g} (seconds)")
     current = {"case": "?"}
     try:
         call_with_time_limit(lambda: body(current), time_limit)
@@ -175,13 +210,21 @@ def run_check(exercise: str, trials: int, body: Callable[[dict[str, str]], None]
         return CheckResult(exercise, False, trials, f"your code raised NotImplementedError: {error}\n"
                            f"  input:    {current['case']}{_learner_frame(error)}")
     except CheckTimeout as error:
-        background = f" ({error.args[0]})" if error.args else ""
-        return CheckResult(exercise, False, trials, f"time limit of {time_limit:g} s reached{background}\n"
+        background = f"; {error.args[0]}" if error.args else ""
+        return CheckResult(exercise, False, trials, f"your code took longer than {time_limit:g} s (time limit of "
+                           f"{time_limit:g} s reached{background})\n"
                            f"  input:    {current['case']}\n"
                            "  hint:     an endless loop? a while-condition that never changes? a huge tensor?")
     except Exception as error:  # the learner's code crashed: feedback, not a crash of the notebook
+        where = _learner_frame(error)
+        if not where and _raised_by_checker(error):  # the checker's own code failed on what it was given
+            return CheckResult(exercise, False, trials, "the checker could not handle what your code gave it "
+                               f"({type(error).__name__}: {_cut(str(error), 300)})\n"
+                               f"  input:    {current['case']}\n"
+                               "  hint:     compare the type and shape of your result with what the exercise asks "
+                               "for (print it, or its .shape)")
         return CheckResult(exercise, False, trials, f"your code raised {type(error).__name__}: {error}\n"
-                           f"  input:    {current['case']}{_learner_frame(error)}")
+                           f"  input:    {current['case']}{where}")
     return CheckResult(exercise, True, trials, f"all {trials} random cases agree with the reference")
 
 

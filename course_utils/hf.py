@@ -25,6 +25,10 @@ class quiet_transformers:  # lower case: it is used like a function, quiet_trans
     def __init__(self, datasets: bool = False) -> None:
         from transformers.utils import logging as hf_logging
 
+        from course_utils.validation import require_bool
+
+        datasets = require_bool("datasets", datasets)
+
         self._logging = hf_logging
         self._verbosity = hf_logging.get_verbosity()
         self._bars = hf_logging.is_progress_bar_enabled()

@@ -13,19 +13,31 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from course_utils.validation import describe, require_int, require_tensor
+
 
 class ImageDataset(Dataset):
-    """Images (uint8 tensor [N, H, W] or [N, C, H, W]) with labels, each passed through ``transform``.
+    """Images (tensor [N, H, W] or [N, C, H, W]) with labels, each passed through ``transform``.
 
     Returns ``(image, label)`` with the image as a [C, H, W] tensor (after the transform) and the label as an
-    int. Without a transform the image is scaled to float32 in [0, 1].
+    int. Without a transform, uint8 images (0-255) are scaled to float32 in [0, 1], and float images are taken
+    as already scaled (only made float32): dividing [0, 1] images by 255 again would leave them nearly black.
+    Other dtypes (int64 pixels ...) are refused with the fix: ``.to(torch.uint8)`` or ``.float() / 255``.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None) -> None:
+        require_tensor("images", images, shape_hint="[N, H, W] or [N, C, H, W]")
+        if not isinstance(labels, torch.Tensor):
+            labels = torch.as_tensor(labels)
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels: they must pair up one to one")
         if images.dim() not in (3, 4):
             raise ValueError(f"images must be [N, H, W] or [N, C, H, W], got shape {tuple(images.shape)}")
+        if transform is None and images.dtype != torch.uint8 and not images.is_floating_point():
+            raise TypeError(f"images must be uint8 (0-255) or float (already scaled), got {describe(images)}: "
+                            "convert them with .to(torch.uint8) if they hold 0-255, or pass a transform")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be a function (or None), got {describe(transform)}")
         self.images = images if images.dim() == 4 else images.unsqueeze(1)
         self.labels = labels
         self.transform = transform
@@ -35,7 +47,10 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.images[index]
-        image = self.transform(image) if self.transform is not None else image.float() / 255.0
+        if self.transform is not None:
+            image = self.transform(image)
+        else:
+            image = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
         return image, int(self.labels[index])
 
 
@@ -66,7 +81,7 @@ class PadCollate:
     """
 
     def __init__(self, pad_id: int = 0) -> None:
-        self.pad_id = pad_id
+        self.pad_id = require_int("pad_id", pad_id, minimum=0, example="0 (the vocabulary's padding id)")
 
     def __call__(self, batch: Sequence[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not batch:

@@ -11,6 +11,8 @@ import math
 import numbers
 from typing import Any
 
+from course_utils.validation import describe, require_number, require_str
+
 METRICS_MIME = "application/vnd.course.metrics+json"
 
 
@@ -24,6 +26,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, numbers.Number):
         return float(value)
     return str(value)
+
+
+def _one_number(name: str, value: Any) -> float:
+    """``value`` (a number, numpy scalar or one-element tensor) as a float; a TypeError for anything else."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"the value of {name} must be a number, got {describe(value)}")
+    try:
+        return float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"the value of {name} must be one number (a float, or a tensor with one element: "
+                        f".item()), got {describe(value)}") from error
 
 
 def record(**metrics: Any) -> dict[str, Any]:
@@ -45,11 +58,21 @@ def expect(name: str, value: float, at_least: float | None = None, at_most: floa
     """Record ``name=value`` and check it against a bar; raise ``AssertionError`` if it is missed.
 
     Use it for the outcome checks that end each notebook, e.g.
-    ``expect("test_accuracy", acc, at_least=0.9 if not SMOKE else 0.3)``.
+    ``expect("test_accuracy", acc, at_least=0.9 if not SMOKE else 0.3)``. The bars must be finite numbers (a
+    NaN bar would let every value pass) with ``at_least <= at_most``; ``value`` must be one number (a float,
+    a numpy or 0-d tensor scalar). A NaN value fails the check: that is the outcome, not a bad argument.
     """
+    require_str("name", name, non_empty=True)
     if at_least is None and at_most is None:
         raise ValueError(f"expect({name!r}) needs a bar: at_least=..., at_most=... or both")
-    number = float(value.item() if hasattr(value, "item") else value)  # checked unrounded
+    if at_least is not None:
+        at_least = require_number("at_least", at_least, example="0.9")
+    if at_most is not None:
+        at_most = require_number("at_most", at_most, example="0.5")
+    if at_least is not None and at_most is not None and at_least > at_most:
+        raise ValueError(f"expect({name!r}): at_least={at_least:g} is above at_most={at_most:g}, so no value can "
+                         "pass; swap them")
+    number = _one_number(name, value)  # checked unrounded
     record(**{name: number})
     if math.isnan(number):
         raise AssertionError(f"outcome check failed: {name} is NaN (training diverged?)")

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from course_utils.validation import describe, require_bool, require_positive_int, require_str_list
+
 
 def _numpy(x: object) -> np.ndarray:
     if isinstance(x, torch.Tensor):
@@ -21,6 +23,11 @@ def _numpy(x: object) -> np.ndarray:
 
 def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None, title: str = "") -> Figure:
     """Curves of a training history (e.g. ``fit``'s): losses on the left axis, accuracies on the right panel."""
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a dict of lists such as fit() returns ({{'train_loss': [...]}}), "
+                        f"got {describe(history)}")
+    if keys is not None:
+        keys = require_str_list("keys", keys, example="['train_loss', 'val_loss']")
     keys = list(keys or [k for k in history if k != "seconds"])
     missing = [k for k in keys if k not in history]
     if missing:
@@ -57,7 +64,11 @@ def show_images(
     one colour scale, as label masks need (e.g. ``cmap="nipy_spectral", vmin=0, vmax=10`` for 11 classes: a class
     keeps its colour in every panel). Pixels are drawn as squares (no interpolation).
     """
+    ncols = require_positive_int("ncols", ncols, example="8")
     array = _numpy(images)
+    if array.ndim not in (3, 4):
+        raise ValueError(f"images must be [N, H, W], [N, 1, H, W] or [N, 3, H, W], got shape {array.shape}: "
+                         "one image? add the batch dimension with images[None]")
     if array.ndim == 4:
         array = array[:, 0] if array.shape[1] == 1 else array.transpose(0, 2, 3, 1)
     n = len(array)
@@ -120,6 +131,8 @@ def plot_confusion_matrix(
     matrix: torch.Tensor | np.ndarray, labels: Sequence[str], normalize: bool = False, title: str = "Confusion matrix"
 ) -> Figure:
     """Confusion matrix (rows: true class, columns: predicted), optionally normalised per true class."""
+    labels = require_str_list("labels", labels, example="['cat', 'dog']")
+    normalize = require_bool("normalize", normalize)
     values = _numpy(matrix).astype(float)
     if values.shape != (len(labels), len(labels)):
         raise ValueError(f"matrix shape {values.shape} does not match {len(labels)} labels")

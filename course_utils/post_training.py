@@ -19,6 +19,16 @@ from typing import Any
 
 import torch
 
+from course_utils.validation import (
+    require_bool,
+    require_int,
+    require_positive_int,
+    require_positive_number,
+    require_seed,
+    require_str,
+    require_str_list,
+)
+
 ALL_LINEAR = "all-linear"  # PEFT's shorthand: every linear layer except the output head
 
 
@@ -136,6 +146,8 @@ def chat_example(question: str, answer: str, system: str | None = None) -> dict[
 
 def parse_sentiment(answer: str, labels: Sequence[str] = ("negative", "positive")) -> str | None:
     """The first of ``labels`` named as a word in ``answer`` (case-insensitive), or None if none is."""
+    require_str("answer", answer)
+    labels = require_str_list("labels", labels, example="('negative', 'positive')")
     pattern = r"\b(" + "|".join(re.escape(label) for label in labels) + r")\b"
     found = re.search(pattern, answer, flags=re.IGNORECASE)
     return found.group(1).lower() if found else None
@@ -153,6 +165,7 @@ def completion_text(completion: Any) -> str:
 
 def check_rewards(rewards: Any, expected: int, name: str = "reward function") -> list[float]:
     """Return ``rewards`` as floats if there is one finite reward per completion; else raise ``RewardError``."""
+    expected = require_int("expected", expected, minimum=0, example="len(completions)")
     if isinstance(rewards, torch.Tensor):
         rewards = rewards.detach().cpu().flatten().tolist()
     try:
@@ -202,6 +215,8 @@ class SentimentReward:
                  max_length: int = 64) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        batch_size = require_positive_int("batch_size", batch_size, example="32")  # checked before loading anything
+        max_length = require_positive_int("max_length", max_length, example="64")
         self.tokenizer = AutoTokenizer.from_pretrained(classifier_dir)
         self.model = AutoModelForSequenceClassification.from_pretrained(classifier_dir).to(device).eval()
         label2id = {k.lower(): v for k, v in self.model.config.label2id.items()}
@@ -249,9 +264,13 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], n: in
     All ``len(prompts) * n`` completions are generated in one batch (prompts left-padded). ``system``: the
     system message put before every prompt (see :func:`chat_messages`).
     """
+    prompts = require_str_list("prompts", prompts, example="['Write a short review.']", what="texts")
+    n = require_positive_int("n", n, example="4 (completions per prompt)")
+    max_new_tokens = require_positive_int("max_new_tokens", max_new_tokens, example="24")
+    seed = require_seed("seed", seed)
+    do_sample = require_bool("do_sample", do_sample)
+    temperature = require_positive_number("temperature", temperature, example="1.0")
     require_chat_template(tokenizer)
-    if n < 1 or max_new_tokens < 1 or not prompts:
-        raise ValueError(f"need prompts, n >= 1, max_new_tokens >= 1: {len(prompts)} prompts, {n}, {max_new_tokens}")
     texts = [tokenizer.apply_chat_template(chat_messages(p, system), tokenize=False, add_generation_prompt=True)
              for p in prompts for _ in range(n)]
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right edge

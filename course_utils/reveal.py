@@ -56,6 +56,11 @@ def reveal(prediction: Any, answer: Any, what: str = "the answer", explain: str 
     Numbers match within a relative ``tolerance`` (a typed 1.4167 matches 4.25 / 3); shapes, lists and tuples
     element by element; text ignoring case and spacing; sets in any order.
     """
+    from course_utils.validation import require_number, require_str
+
+    tolerance = require_number("tolerance", tolerance, minimum=0.0, example="1e-3 (relative)")
+    require_str("what", what)
+    require_str("explain", explain)
     shown = _brief(answer)
     if prediction is None:
         print(f"No prediction written for {what}: it is {shown}.")

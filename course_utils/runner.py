@@ -13,6 +13,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from course_utils import bench
 from course_utils.cpu import thread_env, threads_for
 from course_utils.fast_papermill import block_slow_imports
 from course_utils.outcomes import METRICS_MIME
+from course_utils.validation import require_positive_int, require_positive_number, require_seed
 
 
 @dataclass
@@ -66,6 +68,61 @@ def read_outcome(executed: Path) -> tuple[dict[str, Any], str]:
     return metrics, error
 
 
+def _code(source: str) -> ast.Module | None:
+    """A code cell parsed (IPython magics and shell lines blanked out), or None if it does not parse."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _overrides(tree: ast.Module, name: str) -> int | None:
+    """Line of a top-level assignment that sets ``name`` without reading it (``SMOKE = False``, not
+    ``SMOKE = smoke_mode(SMOKE)``), or None."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        sets = any(isinstance(t, ast.Name) and t.id == name for t in targets)
+        reads = any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(value))
+        if sets and not reads:
+            return node.lineno
+    return None
+
+
+def parameter_problems(notebook: Path, names: list[str]) -> list[str]:
+    """Why papermill's injected ``names`` (SMOKE, SEED ...) would not reach ``notebook``'s code ([] when they do).
+
+    papermill puts the injected values in a new cell right after the one cell tagged ``parameters`` (at the
+    top when there is none). A cell after that which sets the same name again (``SMOKE = False``) silently
+    undoes the injection: the notebook runs in default mode and reports ok although smoke mode was asked for.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        how = "no cell is" if not tagged else f"{len(tagged)} cells (cells {', '.join(str(i + 1) for i in tagged)}) are"
+        return [f"{notebook.name}: {how} tagged 'parameters', so papermill cannot put {', '.join(names)} in the "
+                "right place; tag exactly one cell, the one that sets SMOKE and SEED, with 'parameters' "
+                "(Jupyter: View > Cell Toolbar > Tags; or `make sync`)"]
+    found = []
+    for index, cell in enumerate(nb.cells[tagged[0] + 1 :], start=tagged[0] + 1):
+        tree = _code(cell.source) if cell.cell_type == "code" else None
+        for name in names if tree is not None else []:
+            line = _overrides(tree, name)
+            if line is not None:
+                found.append(f"{notebook.name}: cell {index + 1}, line {line} sets {name} again after the injected "
+                             f"parameters (cell {tagged[0] + 1} is the one tagged 'parameters'), so the runner's "
+                             f"{name} would be ignored; move that assignment into the parameters cell, or tag "
+                             "that cell 'parameters' instead")
+    return found
+
+
 def run_notebook(
     notebook: Path,
     out_dir: Path,
@@ -77,10 +134,22 @@ def run_notebook(
 ) -> NotebookResult:
     """Execute one notebook with papermill in a child process and return its result (never raises on failure).
 
-    ``smoke`` None leaves the choice to the notebook, which follows ``COURSE_SMOKE`` (as under nbmake)."""
+    ``smoke`` None leaves the choice to the notebook, which follows ``COURSE_SMOKE`` (as under nbmake).
+    The arguments, and whether the notebook's ``parameters`` cell lets the injected values through
+    (:func:`parameter_problems`), are checked before anything runs: a ValueError names what is wrong."""
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(f"no notebook at {notebook}")
+    smoke = _require_smoke(smoke)
+    seed = require_seed("seed", seed)
+    timeout = require_positive_number("timeout", timeout, example="900 (seconds)")
+    if threads is not None:
+        threads = require_positive_int("threads", threads, example="2 (or None for the default)")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise TypeError(f"parameters must be a dict such as {{'EPOCHS': 2}} (or None), got {type(parameters).__name__}")
+    problems = parameter_problems(notebook, ["SMOKE", "SEED", *(parameters or {})])
+    if problems:
+        raise ValueError("; ".join(problems))
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name
@@ -124,9 +193,17 @@ def run_all(
     jobs: int = 1,
     timeout: float = 900,
 ) -> list[NotebookResult]:
-    """Execute notebooks, ``jobs`` at a time (threads split between them), and write summary.json/.md."""
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    """Execute notebooks, ``jobs`` at a time (threads split between them), and write summary.json/.md.
+
+    Every notebook's parameters cell is checked before the first one starts, so a batch fails in seconds,
+    not after an hour."""
+    jobs = require_positive_int("jobs", jobs, example="2")
+    smoke = _require_smoke(smoke)
+    seed = require_seed("seed", seed)
+    timeout = require_positive_number("timeout", timeout, example="900 (seconds)")
+    problems = [p for nb in notebooks for p in parameter_problems(Path(nb), ["SMOKE", "SEED"])]
+    if problems:
+        raise ValueError("; ".join(problems))
     threads = threads_for(jobs) if jobs > 1 else None
     out = Path(out_dir)
     previous = bench.load(out / "summary.json")  # the last run into this folder: its times give the ETA
@@ -144,6 +221,13 @@ def run_all(
     (out / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     (out / "summary.md").write_text(summary_table(results) + "\n")
     return results
+
+
+def _require_smoke(smoke: object) -> bool | None:
+    if smoke is not None and not isinstance(smoke, bool):
+        raise TypeError(f"smoke must be True (tiny sizes), False (full sizes) or None (the notebook follows "
+                        f"COURSE_SMOKE), got {smoke!r}")
+    return smoke
 
 
 def _clock(seconds: float) -> str:
@@ -182,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
     speed_start = bench.machine_speed() if args.bench else None  # is the machine as fast as last time?
+    problems = [p for nb in args.notebooks for p in parameter_problems(nb, ["SMOKE", "SEED"])]
+    if problems:
+        parser.error("\n".join(problems))
     start = time.perf_counter()
     results = run_all(sorted(args.notebooks), args.out, args.smoke, args.seed, args.jobs, args.timeout)
     speed = (speed_start, bench.machine_speed()) if args.bench else None

@@ -6,8 +6,8 @@ import importlib.util
 
 import numpy as np
 
-from course_utils.environment import check_seed
 from course_utils.errors import MissingDependencyError
+from course_utils.validation import require_fractions_leave_room, require_int, require_seed
 
 
 def require(module: str, pip_name: str, no_deps: bool = False) -> None:
@@ -17,18 +17,22 @@ def require(module: str, pip_name: str, no_deps: bool = False) -> None:
         raise MissingDependencyError(f"the package {pip_name}", f"pip install{flag} {pip_name}")
 
 
-def check_fraction(name: str, value: float) -> float:
-    """Return ``value`` if it lies strictly between 0 and 1, else raise a ValueError naming ``name``."""
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
-    return value
-
-
 def split_indices(n: int, seed: int, *fractions: float) -> list[np.ndarray]:
-    """Shuffle range(n) with ``seed`` and cut it: the last parts take ``fractions``, the first the rest."""
-    order = np.random.default_rng(check_seed(seed)).permutation(n)
-    sizes = [round(n * f) for f in fractions]
+    """Shuffle range(n) with ``seed`` and cut it: the last parts take ``fractions``, the first the rest.
+
+    The parts are disjoint, cover range(n) and depend only on (n, seed, fractions). Each fraction must lie in
+    (0, 1), their sum must leave a first (training) part, and every part must get at least one item.
+    """
+    n = require_int("n", n, minimum=0)
+    seed = require_seed("seed", seed)
+    if not fractions:
+        raise TypeError("split_indices needs at least one fraction to hold out, e.g. split_indices(n, seed, 0.2)")
+    names = [f"fractions[{i}]" for i in range(len(fractions))]
+    values = require_fractions_leave_room(dict(zip(names, fractions)))
+    sizes = [round(n * f) for f in values]
     if any(s == 0 for s in sizes) or sum(sizes) >= n:
-        raise ValueError(f"cannot split {n} items into fractions {fractions}: a part would be empty")
+        raise ValueError(f"cannot split {n} items into fractions {tuple(values)}: a part would be empty; "
+                         "use more items or larger fractions")
+    order = np.random.default_rng(seed).permutation(n)
     cuts = np.cumsum([n - sum(sizes), *sizes[:-1]])
     return np.split(order, cuts)

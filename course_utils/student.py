@@ -8,14 +8,16 @@ become "*Write your answer here.*". Outputs, execution counts and run metadata a
 the same tool and rules as ``make strip``.
 
 ``python -m course_utils.student notebooks --out build/student`` (``make student``) writes one student edition
-per notebook and prints how many solutions each hides; a marker without its partner, a nested marker or a stub
-that leaves a cell unparsable stops the build with the notebook, cell and line named.
+per notebook and prints how many solutions each hides; a marker without its partner, a nested marker, a
+near-miss marker (``### Begin Solution``, ``## BEGIN SOLUTION``: it would leave the solution in the student
+edition) or a stub that leaves a cell unparsable stops the build with the notebook, cell and line named.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +27,8 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = 'raise NotImplementedError("write your solution here")'  # grading.STUB_MESSAGE is its message
 MARKDOWN_STUB = "*Write your answer here.*"
+# What a mistyped marker looks like: a comment saying begin/end solution in another case, spacing or number of #.
+_NEAR_MISS = re.compile(r"#+\s*(BEGIN|END)[\s_-]*SOLUTIONS?\b.*", re.IGNORECASE)
 
 
 class SolutionMarkerError(ValueError):
@@ -33,6 +37,8 @@ class SolutionMarkerError(ValueError):
 
 def hide_solutions(source: str, where: str = "cell", markdown: bool = False) -> tuple[str, int]:
     """``source`` with each marked solution replaced by a stub, and the number of solutions hidden."""
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a cell's text (a string), got {type(source).__name__}")
     out: list[str] = []
     begin_line: int | None = None
     hidden = 0
@@ -50,6 +56,11 @@ def hide_solutions(source: str, where: str = "cell", markdown: bool = False) -> 
                 raise SolutionMarkerError(f"{where}, line {number}: {END} without a {BEGIN} before it")
             begin_line = None
             hidden += 1
+        elif match := _NEAR_MISS.fullmatch(marker):
+            exact = BEGIN if match.group(1).upper() == "BEGIN" else END
+            raise SolutionMarkerError(f"{where}, line {number}: {marker!r} looks like a solution marker but is not "
+                                      f"exactly {exact!r}, so the solution would stay in the student edition; "
+                                      f"write it as {exact} (three #, capitals, nothing else on the line)")
         elif begin_line is None:
             out.append(line)
     if begin_line is not None:
@@ -76,8 +87,8 @@ def student_edition(nb: nbformat.NotebookNode, name: str = "notebook") -> tuple[
     total = 0
     for index, cell in enumerate(nb.cells, start=1):
         where = f"{name}, cell {index}"
-        if cell.cell_type not in ("code", "markdown") or BEGIN not in cell.source and END not in cell.source:
-            continue
+        if cell.cell_type not in ("code", "markdown") or not _NEAR_MISS.search(cell.source):
+            continue  # (the exact markers match _NEAR_MISS too)
         cell.source, hidden = hide_solutions(cell.source, where, markdown=cell.cell_type == "markdown")
         total += hidden
         if cell.cell_type == "code" and (problem := _parses(cell.source)):

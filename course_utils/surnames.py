@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_utils.environment import check_seed
 from course_utils.errors import MissingDependencyError, UnknownNameError
-from course_utils.splits import check_fraction, require
+from course_utils.splits import require
+from course_utils.validation import require_fractions_leave_room, require_int, require_seed, require_str_list
 
 # Language -> faker locales whose surname lists represent it. Locales whose lists mix languages
 # (en_IN, en_KE, ...) are left out, and so are Hebrew and Tamil, whose ASCII transliteration by unidecode
@@ -92,13 +92,23 @@ def surnames(
     """Surnames by language from faker's locale lists, transliterated to ASCII with unidecode.
 
     Names found in more than one language are dropped (their label would be a coin toss); languages with
-    fewer than ``min_names`` names are left out. Splits are stratified by language. ``languages`` keeps only
-    those (each must be one that has enough names; an unknown one raises an error listing the choices).
+    fewer than ``min_names`` names are left out. Splits are stratified by language: every language gets at
+    least one name in validation and in test and keeps most in train, so ``val_fraction + test_fraction`` must
+    stay below 1. ``languages`` keeps only those (a non-empty list; each must be one that has enough names, an
+    unknown one raises an error listing the choices). Every argument is checked before any list is read.
     """
+    seed = require_seed("seed", seed)
+    min_names = require_int("min_names", min_names, minimum=3, example="300 (one name each for train, "
+                            "validation and test at the very least)")
+    val_fraction, test_fraction = require_fractions_leave_room(
+        {"val_fraction": val_fraction, "test_fraction": test_fraction})
+    if languages is not None:
+        languages = require_str_list("languages", languages, example="['German', 'Greek'] (or None for all)")
+        for language in languages:
+            if language not in SURNAME_LOCALES:
+                raise UnknownNameError("language", language, list(SURNAME_LOCALES))
     require("faker", "faker")
     require("unidecode", "unidecode")
-    check_fraction("val_fraction", val_fraction)
-    check_fraction("test_fraction", test_fraction)
     if importlib.util.find_spec("faker.providers.person") is None:  # pragma: no cover
         raise MissingDependencyError("faker's person providers", "pip install --upgrade faker")
     known = {m.name for m in pkgutil.iter_modules(importlib.import_module("faker.providers.person").__path__)}
@@ -119,21 +129,33 @@ def surnames(
     if languages is None:
         languages = available
     else:
-        if isinstance(languages, str):
-            raise TypeError(f"languages must be a list of names such as ['German', 'Greek'], not {languages!r}")
         for language in languages:
             if language not in available:
-                raise UnknownNameError("language", language, available)
+                raise UnknownNameError(f"language (with at least min_names={min_names} names)", language, available)
         languages = sorted(set(languages))
-    rng = np.random.default_rng(check_seed(seed))
+    return SurnameSplits(*stratified_split(pairs, languages, val_fraction, test_fraction, seed), languages=languages)
+
+
+def stratified_split(
+    pairs: Sequence[tuple[str, str]], languages: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Train, validation and test lists of the (name, language) ``pairs`` of ``languages``, split per language.
+
+    Each language gives ``round(n * fraction)`` (at least 1) of its n pairs to validation and to test and the
+    rest, at least 1, to train; each list is then shuffled. The same arguments always give the same lists.
+    """
+    rng = np.random.default_rng(seed)
     splits: tuple[list, list, list] = ([], [], [])
     for language in languages:
         group = [p for p in pairs if p[1] == language]
         order = rng.permutation(len(group))
         n_val, n_test = max(1, round(len(group) * val_fraction)), max(1, round(len(group) * test_fraction))
+        if len(group) - n_val - n_test < 1:
+            raise ValueError(f"{language} has {len(group)} names: too few for val_fraction={val_fraction:g} and "
+                             f"test_fraction={test_fraction:g} to leave any for training; lower the fractions")
         parts = np.split(order, [len(group) - n_val - n_test, len(group) - n_test])
         for split, idx in zip(splits, parts):
             split.extend(group[i] for i in idx)
     for split in splits:
         rng.shuffle(split)
-    return SurnameSplits(*splits, languages=languages)
+    return splits

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from course_utils.cache import atomic_write_bytes
+from course_utils.validation import require_bool, require_positive_int, require_str
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -35,8 +36,8 @@ class CharVocab:
         if len(set(chars)) != len(chars):
             dupes = sorted({c for c in chars if chars.count(c) > 1})
             raise ValueError(f"duplicate characters in the vocabulary: {dupes!r}")
-        if not isinstance(unk_char, str):
-            raise TypeError(f"unk_char must be a string, got {type(unk_char).__name__}")
+        require_str("unk_char", unk_char)
+        lowercase = require_bool("lowercase", lowercase)
         self.lowercase = lowercase
         self.unk_char = unk_char
         self.itos: list[str] = [PAD, UNK, *chars]
@@ -45,8 +46,7 @@ class CharVocab:
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 1, lowercase: bool = False, unk_char: str = "?") -> CharVocab:
         """Vocabulary of the characters seen at least ``min_count`` times in ``texts`` (sorted, so ids are stable)."""
-        if min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        min_count = require_positive_int("min_count", min_count, example="1 (every character seen)")
         counts: Counter[str] = Counter()
         for i, text in enumerate(texts):
             if not isinstance(text, str):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.cache import cached
+from course_utils.validation import require_bool, require_int, require_positive_int, require_seed
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # ids 0, 1, 2, 3 in this order
@@ -33,12 +34,8 @@ TRANSLATION_CACHE = "tokenizer-bible-en-es"
 TRANSLATION_RECIPE = 1  # bump when the recipe changes what it produces
 
 
-def _check_vocab_size(vocab_size: int) -> int:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise TypeError(f"vocab_size must be an int such as 8000, got {type(vocab_size).__name__} {vocab_size!r}")
-    if vocab_size < 100:
-        raise ValueError(f"vocab_size must be at least 100 (alphabet + special tokens), got {vocab_size}")
-    return vocab_size
+def _require_vocab_size(vocab_size: int) -> int:
+    return require_int("vocab_size", vocab_size, minimum=100, example="8000 (at least 100: alphabet + special tokens)")
 
 
 def build_bpe_tokenizer(lowercase: bool = True, strip_accents: bool = False) -> Any:
@@ -79,11 +76,11 @@ def train_bpe_tokenizer(
     """
     from tokenizers.trainers import BpeTrainer
 
-    _check_vocab_size(vocab_size)
+    vocab_size = _require_vocab_size(vocab_size)
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of strings (e.g. a list of sentences), not a single string")
-    if min_frequency < 1:
-        raise ValueError(f"min_frequency must be >= 1, got {min_frequency}")
+    min_frequency = require_positive_int("min_frequency", min_frequency, example="2")
+    lowercase, strip_accents = require_bool("lowercase", lowercase), require_bool("strip_accents", strip_accents)
     texts = list(texts)
     if not texts or not any(isinstance(t, str) and t.strip() for t in texts):
         raise ValueError("texts is empty: give the tokenizer some sentences to learn from")
@@ -102,6 +99,7 @@ def wrap_for_transformers(tokenizer: Any, model_max_length: int = 512) -> Any:
     """Wrap a ``tokenizers.Tokenizer`` of this recipe as a ``PreTrainedTokenizerFast`` with its special tokens."""
     from transformers import PreTrainedTokenizerFast
 
+    model_max_length = require_positive_int("model_max_length", model_max_length, example="512")
     vocab = tokenizer.get_vocab()
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
@@ -139,14 +137,14 @@ def translation_tokenizer_path(
     ``bible_pairs(seed=seed)`` (the first ``max_pairs`` pairs if given), once; later calls return the cached
     folder in milliseconds. Every argument is part of the cache key (:func:`course_utils.cache.cached`).
     """
-    from course_utils.environment import check_seed
-
-    _check_vocab_size(vocab_size)
-    if max_pairs is not None and max_pairs < 1:
-        raise ValueError(f"max_pairs must be None (all pairs) or >= 1, got {max_pairs}")
+    vocab_size = _require_vocab_size(vocab_size)
+    if max_pairs is not None:
+        max_pairs = require_positive_int("max_pairs", max_pairs, example="5000 (or None for all pairs)")
+    min_frequency = require_positive_int("min_frequency", min_frequency, example="2")
+    lowercase, rebuild = require_bool("lowercase", lowercase), require_bool("rebuild", rebuild)
     settings = {
         "vocab_size": vocab_size,
-        "seed": check_seed(seed),
+        "seed": require_seed("seed", seed),
         "max_pairs": max_pairs,
         "min_frequency": min_frequency,
         "lowercase": lowercase,

@@ -20,7 +20,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_utils.validation import require_positive_int, require_tensor
+
 Batch = tuple[torch.Tensor, ...] | Mapping[str, Any]
+_EMPTY_LOADER = ("the {what} yielded no examples: its dataset is empty, or drop_last=True with fewer examples than "
+                 "batch_size; check len(loader.dataset) and the batch size")
 
 
 def _to(value: Any, device: torch.device) -> Any:
@@ -64,7 +68,8 @@ def train_one_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     progress: bool = True,
 ) -> float:
-    """One pass over ``loader``; returns the mean training loss. Stops with a clear error if loss is NaN/inf."""
+    """One pass over ``loader``; returns the mean training loss. Stops with a clear error if loss is NaN/inf,
+    and if the loader yields no example at all (a mean loss of 0.0 over nothing would look like success)."""
     model.train()
     total, count = 0.0, 0
     # The bar is updated by hand, not wrapped around the loader: tqdm.auto's class calls iter() on what it
@@ -84,7 +89,9 @@ def train_one_epoch(
                 scheduler.step()  # after optimizer.step(), never before
             total += loss.item() * len(target)
             count += len(target)
-    return total / max(count, 1)
+    if count == 0:
+        raise ValueError(_EMPTY_LOADER.format(what="training loader"))
+    return total / count
 
 
 @torch.no_grad()
@@ -103,7 +110,7 @@ def evaluate(
         correct += (output.argmax(dim=-1) == target).sum().item()
         count += len(target)
     if count == 0:
-        raise ValueError("the evaluation loader yielded no examples")
+        raise ValueError(_EMPTY_LOADER.format(what="evaluation loader"))
     return total_loss / count, correct / count
 
 
@@ -130,9 +137,11 @@ def fit(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     progress: bool = True,
 ) -> dict[str, list[float]]:
-    """Train for ``epochs`` and validate after each; returns the history (losses, accuracy, seconds)."""
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    """Train for ``epochs`` and validate after each; returns the history (losses, accuracy, seconds).
+
+    An empty training or validation loader raises a ValueError (it would otherwise "train" to a loss of 0.0).
+    """
+    epochs = require_positive_int("epochs", epochs, example="5")
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": [], "seconds": []}
     model.to(device)
     for epoch in range(1, epochs + 1):
@@ -147,12 +156,23 @@ def fit(
 
 
 def confusion_matrix(targets: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``num_classes`` x ``num_classes`` counts: row = true class, column = predicted class."""
+    """``num_classes`` x ``num_classes`` counts: row = true class, column = predicted class.
+
+    ``targets`` and ``preds`` are integer class indices of the same shape (``logits.argmax(dim=-1)``, not the
+    logits or probabilities: float values would be truncated to a class silently, so they are refused).
+    """
+    num_classes = require_positive_int("num_classes", num_classes, example="10")
+    for name, labels in (("targets", targets), ("preds", preds)):
+        require_tensor(name, labels, shape_hint="of class indices")
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            fix = "take the predicted class with logits.argmax(dim=-1)" if name == "preds" else "use .long()"
+            raise TypeError(f"{name} must hold integer class indices, got dtype {labels.dtype}: {fix}")
     if targets.shape != preds.shape:
         raise ValueError(f"targets {tuple(targets.shape)} and preds {tuple(preds.shape)} differ in shape")
     both = torch.cat([targets.flatten(), preds.flatten()])
     if len(both) and (int(both.max()) >= num_classes or int(both.min()) < 0):
-        raise ValueError(f"labels must lie in [0, {num_classes})")
+        raise ValueError(f"labels must lie in [0, {num_classes}): got values from {int(both.min())} to "
+                         f"{int(both.max())}; is num_classes={num_classes} right?")
     index = targets.long() * num_classes + preds.long()
     return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
 

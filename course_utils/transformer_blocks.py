@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.attention import KVCache, MultiHeadAttention
+from course_utils.validation import require_choice, require_fraction, require_int, require_positive_int
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -32,10 +33,11 @@ def sinusoidal_positions(
     Dimension pair 2i oscillates with wavelength 2*pi*10000^(2i/d_model): fast in the first dimensions, slow
     in the last, so every position gets a distinct code and nearby positions get similar ones.
     """
-    if d_model < 2 or d_model % 2:
-        raise ValueError(f"d_model must be a positive even number, got {d_model}")
-    if length < 0 or offset < 0:
-        raise ValueError(f"length and offset must be >= 0, got length={length}, offset={offset}")
+    d_model = require_positive_int("d_model", d_model, example="64")
+    if d_model % 2:
+        raise ValueError(f"d_model must be a positive even number (sin and cos come in pairs), got {d_model}")
+    length = require_int("length", length, minimum=0, example="the sequence length")
+    offset = require_int("offset", offset, minimum=0, example="0 (or the number of cached positions)")
     position = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
     even = torch.arange(0, d_model, 2, device=device, dtype=torch.float32)
     frequency = torch.exp(even * (-math.log(10000.0) / d_model))  # 1 / 10000^(2i/d_model)
@@ -50,11 +52,13 @@ class LearnedPositions(nn.Module):
 
     def __init__(self, max_positions: int, d_model: int) -> None:
         super().__init__()
-        self.max_positions = max_positions
-        self.embedding = nn.Embedding(max_positions, d_model)
+        self.max_positions = require_positive_int("max_positions", max_positions, example="512")
+        self.embedding = nn.Embedding(self.max_positions, require_positive_int("d_model", d_model, example="64"))
 
     def forward(self, length: int, offset: int = 0) -> torch.Tensor:
         """[length, d_model] vectors of positions offset .. offset+length-1."""
+        length = require_int("length", length, minimum=0, example="the sequence length")
+        offset = require_int("offset", offset, minimum=0, example="0 (or the number of cached positions)")
         if offset + length > self.max_positions:
             raise ValueError(
                 f"positions up to {offset + length} requested but only {self.max_positions} were learned: "
@@ -68,8 +72,10 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        require_choice("activation", activation, ACTIVATIONS)
+        d_model = require_positive_int("d_model", d_model, example="64")
+        d_ff = require_positive_int("d_ff", d_ff, example="4 * d_model")
+        dropout = require_fraction("dropout", dropout, allow_zero=True)
         self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.dropout, self.activation = nn.Dropout(dropout), ACTIVATIONS[activation]
 

@@ -27,6 +27,13 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 from course_utils.attention import padding_mask
 from course_utils.transformer_blocks import DecoderBlock, EncoderBlock, sinusoidal_positions
+from course_utils.validation import (
+    require_bool,
+    require_fraction,
+    require_int,
+    require_positive_int,
+    require_token_tensor,
+)
 
 # transformers 5.24 renamed the key/value cache argument and output field from `past_key_values` to `cache`;
 # the model takes both names, and returns the cache under the name this version's generate() reads.
@@ -55,6 +62,16 @@ class TranslationConfig(PreTrainedConfig):
         eos_token_id: int = 2,
         **kwargs: Any,
     ) -> None:
+        sizes = {"vocab_size": vocab_size, "d_model": d_model, "n_heads": n_heads, "encoder_layers": encoder_layers,
+                 "decoder_layers": decoder_layers, "d_ff": d_ff, "max_positions": max_positions}
+        vocab_size, d_model, n_heads, encoder_layers, decoder_layers, d_ff, max_positions = (
+            require_positive_int(name, value) for name, value in sizes.items())
+        dropout = require_fraction("dropout", dropout, allow_zero=True)
+        norm_first = require_bool("norm_first", norm_first)
+        tie_embeddings = require_bool("tie_embeddings", tie_embeddings)
+        for name, token_id in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
+                               ("eos_token_id", eos_token_id)):
+            require_int(name, token_id, minimum=0, maximum=vocab_size - 1, example="an id of the tokenizer")
         if d_model % n_heads or d_model % 2:
             raise ValueError(f"d_model ({d_model}) must be even and divisible by n_heads ({n_heads})")
         self.vocab_size, self.d_model, self.n_heads, self.d_ff = vocab_size, d_model, n_heads, d_ff
@@ -68,8 +85,10 @@ class TranslationConfig(PreTrainedConfig):
 
 
 def check_token_ids(ids: torch.Tensor, config: TranslationConfig, what: str) -> None:
-    """Raise a ValueError naming the problem if ``ids`` [batch, length] is empty, too long or out of the vocabulary."""
-    if ids.dim() != 2 or ids.shape[1] == 0:
+    """Raise a ValueError naming the problem if ``ids`` [batch, length] is empty, too long or out of the vocabulary
+    (a TypeError if it is not an integer tensor)."""
+    require_token_tensor(what, ids)
+    if ids.shape[1] == 0:
         raise ValueError(f"{what} must be [batch, length] with length >= 1, got shape {tuple(ids.shape)} "
                          "(an empty text still has <s> and </s>: tokenize it with the tokenizer)")
     if ids.shape[1] > config.max_positions:
@@ -217,10 +236,11 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
 
     def generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """``GenerationMixin.generate`` after checking what would otherwise fail deep inside it, or late."""
-        beams = kwargs.get("num_beams")
-        if beams is not None and (isinstance(beams, bool) or not isinstance(beams, int) or beams < 1):
-            raise ValueError(f"num_beams must be an integer >= 1 (1 = greedy search), got {beams!r}")
+        if kwargs.get("num_beams") is not None:
+            require_positive_int("num_beams", kwargs["num_beams"], example="1 (greedy search) or 4")
         new_tokens = kwargs.get("max_new_tokens")
+        if new_tokens is not None:
+            new_tokens = require_positive_int("max_new_tokens", new_tokens, example="50")
         if new_tokens is not None and new_tokens + 1 > self.config.max_positions:
             raise ValueError(f"max_new_tokens={new_tokens} plus the start token exceeds max_positions="
                              f"{self.config.max_positions}: ask for at most {self.config.max_positions - 1}")
@@ -229,6 +249,8 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
 
 def shift_right(labels: torch.Tensor, start: int, pad: int) -> torch.Tensor:
     """Decoder inputs from labels (teacher forcing): [y1 y2 ... </s>] -> [<s> y1 y2 ...], and -100 -> pad."""
+    require_token_tensor("labels", labels, what="target token ids (-100 = ignored)")
+    start, pad = require_int("start", start, minimum=0), require_int("pad", pad, minimum=0)
     shifted = torch.full_like(labels, pad)
     shifted[:, 0] = start
     shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, pad)

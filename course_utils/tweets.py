@@ -10,9 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.environment import check_seed
-from course_utils.errors import MissingDependencyError, UnknownNameError
-from course_utils.splits import check_fraction, require, split_indices
+from course_utils.errors import MissingDependencyError
+from course_utils.splits import require, split_indices
+from course_utils.validation import (
+    require_choice,
+    require_fraction,
+    require_fractions_leave_room,
+    require_int,
+    require_seed,
+    require_str,
+)
 
 TWEET_VIEWS = {"binary": ["negative", "positive"], "three_class": ["negative", "neutral", "positive"]}
 
@@ -30,6 +37,7 @@ def _tweets_csv() -> Path:
 
 def clean_tweet(text: str) -> str:
     """Undo HTML escapes (``&amp;``), turn line breaks and runs of spaces into one space, strip."""
+    require_str("text", text)
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
 
 
@@ -46,14 +54,16 @@ def sentiment_tweets(
     ``view="binary"`` keeps negative/positive, ``"three_class"`` adds neutral. Rows with empty text, a missing
     confidence or a confidence below ``min_confidence`` are dropped, texts are cleaned (:func:`clean_tweet`)
     and exact duplicates (retweets) removed. ``limit`` keeps a random subset first (for smoke runs).
-    Classes stay unbalanced: roughly 82% negative in the binary view at confidence >= 0.8.
+    Classes stay unbalanced: roughly 82% negative in the binary view at confidence >= 0.8. Every argument is
+    checked before the corpus is read.
     """
-    if view not in TWEET_VIEWS:
-        raise UnknownNameError("tweets view", view, list(TWEET_VIEWS))
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
-    check_fraction("val_fraction", val_fraction)
-    check_fraction("test_fraction", test_fraction)
+    require_choice("view", view, TWEET_VIEWS, kind="tweets view")
+    min_confidence = require_fraction("min_confidence", min_confidence, allow_zero=True, allow_one=True)
+    seed = require_seed("seed", seed)
+    val_fraction, test_fraction = require_fractions_leave_room(
+        {"val_fraction": val_fraction, "test_fraction": test_fraction})
+    if limit is not None:
+        limit = require_int("limit", limit, minimum=10, example="1000 (or None for every tweet)")
     import datasets
     import pandas as pd
 
@@ -66,10 +76,8 @@ def sentiment_tweets(
     frame = frame[frame["text"].str.len() > 0].drop_duplicates(subset="text")
     texts = frame["text"].tolist()
     labels = [names.index(s) for s in frame["sentiment"]]
-    order = np.random.default_rng(check_seed(seed)).permutation(len(texts))
+    order = np.random.default_rng(seed).permutation(len(texts))
     if limit is not None:
-        if limit < 10:
-            raise ValueError(f"limit must be at least 10 tweets, got {limit}")
         order = order[:limit]
     texts = [texts[i] for i in order]
     labels = [labels[i] for i in order]

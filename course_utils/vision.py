@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.validation import require_int, require_positive_int
+
 BACKGROUND = 0  # mask value of background pixels; digit ``d`` gets mask value ``d + 1``
 
 
 def segmentation_classes(num_digit_classes: int = 10) -> list[str]:
     """Names of the mask classes: ``["background", "0", "1", ..., "9"]`` (index = mask value)."""
-    if num_digit_classes < 1:
-        raise ValueError(f"num_digit_classes must be >= 1, got {num_digit_classes}")
+    num_digit_classes = require_positive_int("num_digit_classes", num_digit_classes, example="10")
     return ["background"] + [str(d) for d in range(num_digit_classes)]
 
 
@@ -70,15 +71,20 @@ def compose_canvases(
         raise ValueError("images is empty: pass at least one digit image")
     if int(labels.min()) < 0:
         raise ValueError("labels must be non-negative class indices")
-    if n_canvases < 1:
-        raise ValueError(f"n_canvases must be >= 1, got {n_canvases}")
-    low, high = digits_per_canvas
-    if not 1 <= low <= high:
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}: use labels.long()")
+    n_canvases = require_positive_int("n_canvases", n_canvases, example="100")
+    canvas_size = require_positive_int("canvas_size", canvas_size, example="64")
+    max_tries = require_positive_int("max_tries", max_tries, example="50")
+    if not isinstance(digits_per_canvas, (tuple, list)) or len(digits_per_canvas) != 2:
+        raise TypeError(f"digits_per_canvas must be a pair (min, max) such as (2, 4), got {digits_per_canvas!r}")
+    low = require_int("digits_per_canvas[0]", digits_per_canvas[0], minimum=1, example="2")
+    high = require_int("digits_per_canvas[1]", digits_per_canvas[1], minimum=1, example="4")
+    if low > high:
         raise ValueError(f"digits_per_canvas must be (min, max) with 1 <= min <= max, got {digits_per_canvas}")
     if canvas_size < max(images.shape[1:]):
         raise ValueError(f"canvas_size {canvas_size} is smaller than a digit image {tuple(images.shape[1:])}")
-    if not 0 < threshold <= 255:
-        raise ValueError(f"threshold must be in (0, 255], got {threshold}")
+    threshold = require_int("threshold", threshold, minimum=1, maximum=255, example="128 (a uint8 pixel value)")
 
     canvases = torch.zeros(n_canvases, canvas_size, canvas_size, dtype=torch.uint8)
     masks = torch.full((n_canvases, canvas_size, canvas_size), BACKGROUND, dtype=torch.int64)

@@ -172,3 +172,16 @@ def test_gguf_read_once_restores_after_an_error(tiny_gguf_file: Path) -> None:
         gguf.GGUFReader(str(tiny_gguf_file))
         raise KeyboardInterrupt
     assert gguf.GGUFReader is reader and gguf.get_tensor_name_map is name_map
+
+
+def test_the_converted_tokenizer_always_has_a_pad_token(
+    cache: Path, tiny_gguf: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers < 5.25 left SmolLM2's GGUF tokenizer without a pad token: batched generation (nb 12) failed."""
+    real = transformers.AutoTokenizer.from_pretrained  # the fixture's fake, which returns the encoder's tokenizer
+    tokenizer = real()
+    tokenizer.pad_token, tokenizer.eos_token = None, "[SEP]"
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: tokenizer)
+    path = assets.causal_lm_path()
+    saved = json.loads((path / "tokenizer_config.json").read_text())
+    assert saved.get("pad_token") == "[SEP]" == saved.get("eos_token")

@@ -84,7 +84,7 @@ def test_fresh_cases_without_a_seed() -> None:
 
 def test_a_non_callable_is_feedback_and_a_bad_trials_count_an_error() -> None:
     assert_rejected(check_sliding_windows(42), "pass the class without calling it", "got:      int 42")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="trials must be an int >= 1"):
         check_sliding_windows(Windows, trials=0)
 
 

@@ -85,37 +85,109 @@ def test_an_endless_loop_hits_the_time_limit_and_the_outer_timer_survives() -> N
     start = time.monotonic()
     result = run_check("square", 3, square_body(endless), time_limit=0.3)
     assert time.monotonic() - start < 5
-    assert not result and "time limit of 0.3 s reached" in result.message and "endless loop" in result.message
-    assert "input:    square(0)" in result.message
+    assert not result and "took longer than 0.3 s" in result.message and "time limit of 0.3 s" in result.message
+    assert "endless loop" in result.message and "input:    square(0)" in result.message
+    assert "background" not in result.message  # stopped, not left running
     after = signal.getitimer(signal.ITIMER_REAL)[0]
     assert (after > 0) == (before > 0) and after <= before + 1e-6
 
 
-def test_the_time_limit_works_outside_the_main_thread_too() -> None:
-    box = {}
-    worker = threading.Thread(target=lambda: box.update(r=run_check("square", 3, square_body(endless), 0.3)))
-    worker.start()
-    worker.join(10)
-    assert "time limit" in box["r"].message and "background" in box["r"].message
+def swallows_everything(x):
+    while True:
+        try:
+            x += 1
+        except:  # noqa: E722 - the learner's bare except: it catches the time limit's exception too
+            x = 0
 
 
-def test_without_an_alarm_the_thread_fallback_still_passes_and_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(timelimit, "_with_alarm", lambda fn, seconds: False)
+def catches_around_a_loop(x, stop: threading.Event):
+    while not stop.is_set():  # the test's way out; a learner's code has none
+        try:
+            while not stop.is_set():
+                pass
+        except BaseException:
+            pass
+
+
+@pytest.mark.parametrize("where", ["main thread", "other thread", "no setitimer (Windows)"])
+def test_a_bare_except_loop_cannot_swallow_the_time_limit(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if where == "no setitimer (Windows)":
+        monkeypatch.delattr(signal, "setitimer")
+    box: dict[str, CheckResult] = {}
+
+    def run() -> None:
+        box["r"] = run_check("square", 3, square_body(swallows_everything), time_limit=0.3)
+
+    start = time.monotonic()
+    if where == "other thread":
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(10)
+    else:
+        run()
+    assert time.monotonic() - start < 4
+    assert not box["r"] and "took longer than 0.3 s" in box["r"].message and "background" not in box["r"].message
+    assert not [t for t in threading.enumerate() if t.name == "course-check"]  # the learner's loop was stopped
+
+
+def test_code_that_catches_every_stop_request_is_reported_and_the_notebook_goes_on() -> None:
+    stop = threading.Event()
+    start = time.monotonic()
+    try:
+        result = run_check("square", 3, lambda current: catches_around_a_loop(0, stop), time_limit=0.3)
+    finally:
+        stop.set()  # end the loop left in the background (a learner would restart the kernel)
+    assert time.monotonic() - start < 0.3 + timelimit.STOP_GRACE + 2
+    assert not result and "took longer than 0.3 s" in result.message and "still running in the background" in (
+        result.message)
+
+
+def test_the_thread_passes_results_and_errors_through() -> None:
     assert run_check("square", 3, square_body(lambda x: x * x))
     assert "raised ZeroDivisionError" in run_check("square", 3, square_body(lambda x: 1 / x)).message
+    with pytest.raises(KeyError, match="raised inside"):
+        timelimit.call_with_time_limit(lambda: {}["raised inside"], 5)
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), "10", None])
+def test_a_time_limit_that_is_no_limit_is_refused(seconds: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="seconds must be"):
+        timelimit.call_with_time_limit(lambda: None, seconds)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("trials", "limit"), [(0, 1.0), (2.5, 1.0), (True, 1.0), (3, 0), (3, "10")])
 def test_bad_settings_from_the_notebook_author_raise(trials: object, limit: object) -> None:
-    with pytest.raises(ValueError, match="trials|time_limit"):
+    with pytest.raises((TypeError, ValueError), match="trials|time_limit"):
         run_check("square", trials, square_body(lambda x: x * x), time_limit=limit)  # type: ignore[arg-type]
+
+
+def test_a_checker_that_cannot_use_a_result_says_so_instead_of_blaming_the_learner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)  # course_utils/ and tests/: this body is "the checker"
+    monkeypatch.setattr(grading, "_PACKAGE_DIR", root)
+
+    def body(current: dict[str, str]) -> None:
+        current["case"] = "pair()"
+        got = (torch.zeros(2), torch.ones(2))  # what the learner's code returned
+        if tuple(got) != (0, 1):  # a careless comparison in a checker: raises on tensors
+            raise fail("pair()", (0, 1), got, "")
+
+    result = run_check("pair", 1, body)
+    assert not result and "the checker could not handle what your code gave it" in result.message
+    assert "your code raised" not in result.message and "input:    pair()" in result.message
 
 
 def test_tensor_problem_describes_each_kind_of_mismatch() -> None:
     want = torch.arange(6.0).reshape(2, 3)
     assert tensor_problem(want.clone(), want) is None
     assert "a tensor is expected, got list" in tensor_problem(want.tolist(), want)
-    assert "shape (3, 2) instead of (2, 3)" in tensor_problem(want.T, want)
+    assert "your code returned shape (3, 2) instead of (2, 3)" in tensor_problem(want.T, want)
+    assert "a tensor is expected, got list of length 2" in tensor_problem([1, 2], want)
+    assert "complex" in tensor_problem(torch.zeros(2, 3, dtype=torch.complex64), want)
+    assert "cannot compare" in tensor_problem(want.to_sparse(), want)
     wrong = want.clone()
     wrong[1, 2] = 0
     assert "first at index (1, 2): 0 instead of 5" in tensor_problem(wrong, want)

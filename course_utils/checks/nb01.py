@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Callable
 
 import torch
 
-from course_utils.checks._common import random_sources
+from course_utils.checks._common import random_source, random_sources
 from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
@@ -41,7 +42,7 @@ def check_broadcast_shape(fn: Callable, trials: int = 20, seed: int | None = Non
     """Check ``broadcast_shape(a, b)``: for two shapes (tuples of ints) return their broadcast shape as a tuple,
     or raise ``ValueError`` when they do not broadcast. Compared with the rule on random shapes of ranks 0-4
     (and with ``torch.broadcast_shapes``), including size-1 axes, missing leading axes and clashes."""
-    rng = random.Random(seed)
+    rng = random_source(seed)
     fixed = [((), (3,)), ((4, 1), (5,)), ((2, 3), (3, 2)), ((5, 1, 4), (3, 1))]  # scalars, the lesson, a clash
 
     def body(current: dict[str, str]) -> None:
@@ -61,12 +62,21 @@ def check_broadcast_shape(fn: Callable, trials: int = 20, seed: int | None = Non
                 raise fail(case, "ValueError (they do not broadcast)", got,
                            "line the shapes up from the right; two sizes > 1 that differ cannot broadcast: "
                            "raise ValueError")
-            if not isinstance(got, (tuple, list, torch.Size)) or tuple(got) != want:
+            if not _is_shape(got):  # compared only once it is one: a tuple of tensors must not crash the checker
+                raise fail(case, want, f"{type(got).__name__} {show(got, 120)}",
+                           "return a tuple of ints, such as (4, 5)")
+            if tuple(got) != want:
                 hint = ("line the shapes up from the RIGHT (the last axes meet), not from the left"
                         if len(a) != len(b) else "each result size is the larger of the two (one of them is 1)")
                 raise fail(case, want, got, f"{hint}; return a tuple")
 
     return run_check("broadcast_shape", trials, body)
+
+
+def _is_shape(value: object) -> bool:
+    """A tuple, list or torch.Size of ints (numpy ints too): something a shape can be compared with."""
+    return isinstance(value, (tuple, list, torch.Size)) and all(
+        isinstance(size, numbers.Integral) and not isinstance(size, bool) for size in value)
 
 
 # --- Exercise 2: a strided view -------------------------------------------------------------------------------
