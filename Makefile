@@ -3,6 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 JOBS    ?= 2
 NB      ?= notebooks/*.ipynb
+STUDENT ?= student/*.ipynb
 export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -13,17 +14,17 @@ export TOKENIZERS_PARALLELISM := false
 
 help:
 	@echo "make test     set up, lint, unit tests, every notebook in smoke mode (papermill, $(JOBS) at a time)"
-	@echo "make nbmake   every notebook in smoke mode through pytest --nbmake (CI runs it too)"
+	@echo "make nbmake   every student edition (exercises unsolved) in smoke mode through pytest --nbmake (CI runs it)"
 	@echo "make fresh    the Colab path: a fresh venv with only Colab's packages runs 01, 07, 10b from outside the checkout"
 	@echo "make run      every notebook at full size for this device into build/run, with a summary table and ETA"
 	@echo "make bench    like run, and a table of seconds and metrics beside the previous run's (build/bench)"
 	@echo "make lab      JupyterLab on notebooks/"
-	@echo "make lint     ruff, notebooks stripped (nbstripout), one parameters cell, the shared set-up cell"
+	@echo "make lint     ruff, notebooks stripped, one parameters cell, the set-up cell, student/ in step"
 	@echo "make strip    strip notebook outputs (nbstripout --keep-id, the same rule as the pre-commit hook)"
 	@echo "make sync     write the Colab badge and the shared set-up cell into every notebook"
 	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
 	@echo "make hooks    install the pre-commit hooks (nbstripout, ruff, notebook checks)"
-	@echo "make student  student editions (solutions replaced by stubs, outputs stripped) into build/student"
+	@echo "make student  the student editions (solutions replaced by stubs) into student/, and the references"
 	@echo "make setup    only the set-up (venv, exactly the locked pip packages, Debian corpora when root)"
 	@echo "make doctor   what is installed vs what the course tested, the corpora and the cache, each problem with its fix"
 	@echo "make lock     regenerate requirements.lock (uv, every platform) from requirements.txt's ranges"
@@ -36,6 +37,7 @@ setup:
 lint: setup
 	$(PY) -m ruff check course_utils tests notebooks
 	$(PY) -m course_utils.nbclean --check notebooks
+	$(PY) -m course_utils.practice.student notebooks --check
 
 unit: setup
 	$(PY) -m pytest -m "not notebook" -q
@@ -48,7 +50,7 @@ test: setup lint
 
 nbmake: setup
 	COURSE_SMOKE=1 OMP_NUM_THREADS=$$($(PY) -m course_utils.cpu $(JOBS)) MKL_NUM_THREADS=$$($(PY) -m course_utils.cpu $(JOBS)) \
-	  $(PY) -m pytest --nbmake -q -n $(JOBS) --nbmake-timeout=300 -p no:cacheprovider $(NB)
+	  $(PY) -m pytest --nbmake -q -n $(JOBS) --nbmake-timeout=300 -p no:cacheprovider $(STUDENT)
 
 fresh: setup
 	COURSE_FRESH_RUNTIME=1 $(PY) -m pytest -q -m fresh -p no:cacheprovider tests/test_fresh_runtime.py
@@ -91,4 +93,4 @@ canary: setup
 	$(PY) -m course_utils.canary canary --out build/canary
 
 student: setup
-	$(PY) -m course_utils.student notebooks --out build/student
+	$(PY) -m course_utils.practice.student notebooks

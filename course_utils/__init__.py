@@ -15,9 +15,13 @@ Infrastructure
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
 - ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark;
   ``fast_papermill``: papermill's command line without an unused 1.4 s import.
-- ``nbclean``, ``student``: clean-notebook checks (with nbstripout) and student editions (``make student``).
-- ``grading``, ``checks`` (one module per notebook), ``checks_python``: the exercise checkers; ``timelimit`` (a
-  learner's endless loop becomes feedback) and ``reveal`` (predict-then-reveal questions) serve them.
+- ``nbclean``: clean-notebook checks (with nbstripout).
+- ``practice``: the practice loop, one subpackage: ``grading`` (run_check, the registry), ``checks`` (one module of
+  checkers per notebook, ``nb00`` to ``nb13``), ``timelimit`` (a learner's endless loop becomes feedback),
+  ``reveal`` (predict-then-reveal), ``feedback`` (how values are shown), ``student`` (the student editions),
+  ``references`` and ``solutions`` (reference solutions generated from the teacher notebooks),
+  ``exercise_cells`` (an exercise cell never stops Run All) and ``progress`` (exercises passed, per notebook).
+- ``lock``, ``doctor``, ``canary``: the tested environment (make lock, make doctor, make floor / canary).
 
 Assets and data
 - ``assets``: paths of the packaged pretrained models (encoder, causal LM converted from GGUF).

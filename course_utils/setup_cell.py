@@ -64,11 +64,12 @@ def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:
     return match.group(1).rstrip("/")
 
 
-def badge(notebook_name: str, repo: str) -> str:
-    """The markdown of the "Open in Colab" badge of one notebook (a placeholder link while unset)."""
+def badge(notebook_name: str, repo: str, folder: str = "notebooks") -> str:
+    """The markdown of the "Open in Colab" badge of one notebook (a placeholder link while unset); ``folder`` is
+    ``notebooks`` for the teacher edition, ``student`` for the student edition."""
     match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(?:\.git)?", repo)
     path = match.group(1) if match else "OWNER/REPO"
-    link = f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook_name}"
+    link = f"https://colab.research.google.com/github/{path}/blob/main/{folder}/{notebook_name}"
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({link})"
 
 

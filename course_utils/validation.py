@@ -16,7 +16,7 @@ or ``float``), so ``n = require_positive_int("n", n)`` both checks and normalise
 
 Errors are ``TypeError`` (wrong kind of value) and ``ValueError`` (right kind, wrong value), or
 :class:`course_utils.errors.UnknownNameError` for a name outside a known set. The helpers are named
-``require_*``: ``check_*`` in course_utils means "grade a learner's exercise" (``course_utils.checks``). This
+``require_*``: ``check_*`` in course_utils means "grade a learner's exercise" (``course_utils.practice.checks``). This
 module imports neither torch nor numpy at load time (the runner and ``nbclean`` start without torch).
 """
 

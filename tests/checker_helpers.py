@@ -5,7 +5,7 @@ Imported by the ``test_checks_*`` modules (pytest puts tests/ on the path: the f
 
 from __future__ import annotations
 
-from course_utils.grading import STUB_MESSAGE, CheckResult
+from course_utils.practice.grading import STUB_MESSAGE, CheckResult
 
 
 def assert_rejected(result: CheckResult, *fragments: str) -> None:

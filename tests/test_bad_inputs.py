@@ -32,11 +32,20 @@ BAD = object()  # where the bad value goes in ``args`` (positional arguments), w
 
 
 class _Modules(dict):
-    """``attention`` -> course_utils.attention, ``checks_nb01`` -> course_utils.checks.nb01, imported on first use
+    """``attention`` -> course_utils.attention, ``checks_nb01`` -> course_utils.practice.checks.nb01,
+    imported on first use
     (so collecting this file imports nothing heavy, and each row imports only its own module)."""
 
     def __missing__(self, name: str) -> Any:
-        return importlib.import_module("course_utils." + name.replace("checks_nb", "checks.nb", 1))
+        if name in PRACTICE:
+            return importlib.import_module(f"course_utils.practice.{PRACTICE[name]}")
+        return importlib.import_module("course_utils.practice." + name.replace("checks_nb", "checks.nb", 1)
+                                       if name.startswith("checks_nb") else f"course_utils.{name}")
+
+
+# table name -> module of course_utils.practice (the practice loop's subpackage)
+PRACTICE = {"grading": "grading", "reveal": "reveal", "timelimit": "timelimit", "student": "student",
+            "checks_python": "checks.nb00"}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb01 import check_broadcast_shape, check_pairwise_sq_dists, check_windows_view
+from course_utils.practice.checks.nb01 import check_broadcast_shape, check_pairwise_sq_dists, check_windows_view
 
 SEEDS = range(8)  # every checker draws fresh cases per seed: a correct answer must pass them all
 

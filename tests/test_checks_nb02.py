@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb02 import check_manual_grads, check_numerical_grad, check_sgd_step, check_softplus_backward
+from course_utils.practice.checks.nb02 import (
+    check_manual_grads,
+    check_numerical_grad,
+    check_sgd_step,
+    check_softplus_backward,
+)
 
 SEEDS = range(6)
 

@@ -9,7 +9,7 @@ import torch
 from checker_helpers import assert_rejected
 from torch import nn
 
-from course_utils.checks.nb03a import check_affine, check_mlp, check_param_groups, check_standardize
+from course_utils.practice.checks.nb03a import check_affine, check_mlp, check_param_groups, check_standardize
 
 SEEDS = range(6)
 

@@ -8,7 +8,7 @@ from checker_helpers import assert_rejected, stub
 from torch import nn
 from torch.utils.data import Dataset
 
-from course_utils.checks.nb03b import (
+from course_utils.practice.checks.nb03b import (
     check_balanced_weights,
     check_collate_with_mask,
     check_train_epoch_clipped,

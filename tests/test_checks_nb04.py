@@ -10,9 +10,9 @@ import torch
 from checker_helpers import assert_rejected, stub
 from torch import nn
 
-from course_utils import grading
-from course_utils.checks import nb04
-from course_utils.checks.nb04 import check_conv_block, check_conv_output_size, check_iou_per_class
+from course_utils.practice import grading
+from course_utils.practice.checks import nb04
+from course_utils.practice.checks.nb04 import check_conv_block, check_conv_output_size, check_iou_per_class
 
 SEEDS = range(5)
 

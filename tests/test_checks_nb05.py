@@ -6,7 +6,7 @@ import pytest
 import torch
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb05 import check_class_weights, check_last_outputs, check_top_k_accuracy
+from course_utils.practice.checks.nb05 import check_class_weights, check_last_outputs, check_top_k_accuracy
 
 SEEDS = range(6)
 

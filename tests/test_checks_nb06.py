@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from checker_helpers import assert_rejected, stub
 
-from course_utils import grading
-from course_utils.checks import nb06
-from course_utils.checks.nb06 import (
+from course_utils.practice import grading
+from course_utils.practice.checks import nb06
+from course_utils.practice.checks.nb06 import (
     check_greedy_generate,
     check_mean_pool,
     check_next_token_probs,

@@ -10,9 +10,9 @@ import torch
 from checker_helpers import assert_rejected, stub
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from course_utils import grading
-from course_utils.checks import nb07
-from course_utils.checks.nb07 import (
+from course_utils.practice import grading
+from course_utils.practice.checks import nb07
+from course_utils.practice.checks.nb07 import (
     check_best_threshold,
     check_freeze_all_but_head,
     check_macro_scores,

@@ -7,7 +7,7 @@ import re
 import pytest
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb08 import check_add_counts, check_chunk_words, check_prepare
+from course_utils.practice.checks.nb08 import check_add_counts, check_chunk_words, check_prepare
 
 SEEDS = range(4)
 

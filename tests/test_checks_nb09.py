@@ -7,7 +7,7 @@ from checker_helpers import assert_rejected, stub
 from tokenizers import Regex, normalizers, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 
-from course_utils.checks.nb09 import check_normalizer, check_post_processor, check_pre_tokenizer
+from course_utils.practice.checks.nb09 import check_normalizer, check_post_processor, check_pre_tokenizer
 
 SEEDS = range(6)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb10a import check_attention, check_sliding_window_mask, check_split_heads
+from course_utils.practice.checks.nb10a import check_attention, check_sliding_window_mask, check_split_heads
 
 SEEDS = range(5)
 
@@ -146,7 +146,7 @@ def test_bad_input_gives_feedback_not_a_crash() -> None:
         while True:
             pass
 
-    from course_utils.grading import run_check
+    from course_utils.practice.grading import run_check
 
     result = run_check("sliding_window_mask", 1, lambda current: endless(3, 2), time_limit=0.5)
     assert_rejected(result, "time limit")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb10b import check_shift_right, check_smoothed_loss, check_token_budget_batches
+from course_utils.practice.checks.nb10b import check_shift_right, check_smoothed_loss, check_token_budget_batches
 
 SEEDS = range(5)
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from checker_helpers import assert_rejected, stub
 
-from course_utils.checks.nb11 import check_accumulate_gradients, check_token_loss_sum, check_training_memory
+from course_utils.practice.checks.nb11 import check_accumulate_gradients, check_token_loss_sum, check_training_memory
 
 SEEDS = range(6)
 STATES = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}

@@ -11,7 +11,7 @@ import torch
 from checker_helpers import assert_rejected, stub
 from torch import nn
 
-from course_utils.checks.nb12 import (
+from course_utils.practice.checks.nb12 import (
     check_completion_labels,
     check_group_advantages,
     check_lora_linear,

@@ -11,9 +11,9 @@ import torch
 from checker_helpers import assert_rejected, stub
 from torch.utils.data.distributed import DistributedSampler
 
-from course_utils import grading
-from course_utils.checks import nb13
-from course_utils.checks.nb13 import (
+from course_utils.practice import grading
+from course_utils.practice.checks import nb13
+from course_utils.practice.checks.nb13 import (
     check_clipped_probabilities_no_break,
     check_data_parallel_gradients,
     check_shard_indices,

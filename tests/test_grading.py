@@ -1,4 +1,4 @@
-"""course_utils.grading: verdicts, feedback, the time limit, the registry and predict-then-reveal."""
+"""course_utils.practice.grading: verdicts, feedback, the time limit, the registry and predict-then-reveal."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 import pytest
 import torch
 
-from course_utils import grading, timelimit
-from course_utils.grading import CheckResult, check, exercises_of, fail, reveal, run_check, tensor_problem
+from course_utils.practice import grading, timelimit
+from course_utils.practice.grading import CheckResult, check, exercises_of, fail, reveal, run_check, tensor_problem
 
 
 def square_body(candidate):
@@ -247,19 +247,20 @@ def test_summarize_counts_the_passes(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_every_course_utils_package_is_installed_by_pyproject() -> None:
-    """A non-editable install (Colab, `make fresh`) ships only the packages pyproject lists: course_utils.checks
-    must be one of them, or the notebooks' `from course_utils.checks.nb01 import ...` fails there."""
-    import re
+    """A non-editable install (Colab, `make fresh`) ships only the packages pyproject's find rule selects: every
+    folder of course_utils with an __init__.py (practice.checks, practice.solutions ...) must be among them, or
+    a notebook's `from course_utils.practice.checks.nb01 import ...` fails there."""
+    import tomllib
     from pathlib import Path
 
+    from setuptools import find_packages
+
     root = Path(__file__).resolve().parent.parent
-    text = (root / "pyproject.toml").read_text(encoding="utf-8")
-    listed = re.search(r"^\[tool\.setuptools\][^\[]*?^packages\s*=\s*\[([^\]]*)\]", text, re.M | re.S)
-    if listed is None:  # no explicit list: setuptools finds the packages itself
-        return
-    names = set(re.findall(r'"([^"]+)"', listed.group(1)))
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert "packages" in config, "pyproject.toml needs [tool.setuptools.packages] (a list or a find rule)"
+    rule = config["packages"]
+    shipped = set(rule) if isinstance(rule, list) else set(find_packages(root, include=rule["find"]["include"]
+                                                                         if "find" in rule else rule["include"]))
     packages = {".".join(p.parent.relative_to(root).parts) for p in (root / "course_utils").rglob("__init__.py")}
-    assert packages <= names, (
-        f"pyproject.toml [tool.setuptools] packages misses {sorted(packages - names)}: "
-        'packages = ["course_utils", "course_utils.checks"]'
-    )
+    assert {"course_utils.practice", "course_utils.practice.checks", "course_utils.practice.solutions"} <= packages
+    assert packages <= shipped, f"pyproject.toml does not ship {sorted(packages - shipped)}"

@@ -9,9 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import grading
-from course_utils.practice import exercise_cells, progress, references
-from course_utils.student import student_edition
+from course_utils.practice import exercise_cells, grading, progress, references
+from course_utils.practice.student import student_edition
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -59,7 +58,7 @@ def _student_cells() -> tuple[str, str]:
 
 
 def _namespace() -> dict:
-    from course_utils.checks.nb04 import check_conv_output_size
+    from course_utils.practice.checks.nb04 import check_conv_output_size
 
     return {"TRIALS": 3, "check_conv_output_size": check_conv_output_size}
 

@@ -1,4 +1,4 @@
-"""Student editions (course_utils.student) and the practice loop of the notebooks.
+"""Student editions (course_utils.practice.student) and the practice loop of the notebooks.
 
 - The builder hides each solution behind a stub at the right indentation, strips outputs, and refuses broken
   markers.
@@ -17,12 +17,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import grading, student
-from course_utils.student import BEGIN, END, STUB, SolutionMarkerError, hide_solutions, student_edition
+from course_utils.practice import grading, student
+from course_utils.practice.student import BEGIN, END, STUB, SolutionMarkerError, hide_solutions, student_edition
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# notebook -> its prefix in the checker registry (course_utils.checks.nb<prefix>)
+# notebook -> its prefix in the checker registry (course_utils.practice.checks.nb<prefix>)
 PRACTICE = {
     "00_python_for_pytorch": "00",
     "01_tensors": "01",
@@ -137,13 +137,46 @@ def test_the_student_edition_keeps_no_solution_text(path: Path, editions: dict) 
     blocks = [block for cell in teacher.cells for block in solution_blocks(cell.source)]
     assert hidden == len(blocks)
     outside = {line.strip() for cell in teacher.cells for line in hide_solutions(cell.source)[0].splitlines()}
-    student_text = "\n".join(cell.source for cell in edition.cells)
+    published = nbformat.read(ROOT / "student" / path.name, as_version=4)  # what learners open
+    assert [c.source for c in published.cells] == [c.source for c in edition.cells]
+    student_text = "\n".join(cell.source for cell in published.cells)
     student_lines = {line.strip() for line in student_text.splitlines()}
     secret = {line.strip() for block in blocks for line in block} - outside - {""}
     leaked = sorted(secret & student_lines)
     assert not leaked, f"solution lines left in the student edition of {path.name}: {leaked[:5]}"
     assert BEGIN not in student_text and END not in student_text
-    assert all(cell.get("outputs", []) == [] for cell in edition.cells)
+    assert all(cell.get("outputs", []) == [] for cell in published.cells)
+
+
+def test_the_published_student_editions_are_in_step() -> None:
+    assert student.stale(NOTEBOOKS, ROOT / "student") == []
+    assert sorted(p.name for p in (ROOT / "student").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_student_edition_opens_itself_and_reports_instead_of_failing(path: Path) -> None:
+    published = nbformat.read(ROOT / "student" / path.name, as_version=4)
+    title = published.cells[0].source
+    assert f"/blob/main/student/{path.name})" in title and "/blob/main/notebooks/" not in title
+    assert student.STUDENT_LINE in title
+    text = "\n".join(c.source for c in published.cells)
+    assert student.REPORT_STUDENT in text and "require_all=True" not in text
+
+
+def test_an_edited_notebook_without_a_new_student_edition_fails_lint(tmp_path: Path) -> None:
+    out = tmp_path / "student"
+    out.mkdir()
+    for path in NOTEBOOKS[:2]:
+        (out / path.name).write_bytes((ROOT / "student" / path.name).read_bytes())
+    assert student.stale(NOTEBOOKS[:2], out) == []
+    teacher = tmp_path / NOTEBOOKS[1].name
+    nb = nbformat.read(NOTEBOOKS[1], as_version=4)
+    nb.cells[0].source += "\n\nA sentence the teacher added."
+    nbformat.write(nb, teacher)
+    (out / "99_orphan.ipynb").write_text("{}")
+    problems = student.stale([NOTEBOOKS[0], teacher], out)
+    assert any(NOTEBOOKS[1].name in p and "run make student" in p for p in problems), problems
+    assert any("99_orphan.ipynb has no teacher notebook" in p for p in problems), problems
 
 
 def exercise_results(nb: nbformat.NotebookNode) -> dict[str, grading.CheckResult]:

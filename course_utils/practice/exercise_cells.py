@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from course_utils.grading import REGISTRY, CheckResult
+from course_utils.practice.grading import REGISTRY, CheckResult
 from course_utils.practice.references import EXERCISE_LINE, reference
 
 _RUNNER = "__import__('course_utils.practice.exercise_cells', fromlist=['run_cell']).run_cell"

@@ -66,7 +66,7 @@ def _needed_imports(imports: list[ast.stmt], definitions: list[str]) -> list[str
     return lines
 
 
-# The line every exercise cell ends with (course_utils.grading's convention): the verdict of the checker.
+# The line every exercise cell ends with (course_utils.practice.grading's convention): the verdict of the checker.
 EXERCISE_LINE = re.compile(r'^exercises\["(?P<name>\w+)"\]\s*=\s*(?P<checker>\w+)\((?P<candidate>\w+)\b', re.MULTILINE)
 
 

@@ -1,6 +1,6 @@
 """The practice loop's framework: check a learner's code on fresh random cases and say what went wrong.
 
-Every exercise checker in ``course_utils.checks`` (and ``checks_python``) is built from these pieces:
+Every exercise checker in ``course_utils.practice.checks`` is built from these pieces:
 
 - ``run_check(exercise, trials, body)`` runs the checker's ``body`` under a time limit and turns whatever the
   learner's code does into a ``CheckResult``: a wrong case (``fail(...)``), an unwritten stub
@@ -10,12 +10,12 @@ Every exercise checker in ``course_utils.checks`` (and ``checks_python``) is bui
   learner's code gave and a hint.
 - ``tensor_problem(got, want)`` says in words why a tensor is not the expected one (type, shape, values).
 - ``reveal(prediction, answer)`` is the other half of a predict-then-reveal question: it compares what the
-  learner predicted with the computed answer and reports, never failing the notebook (``course_utils.reveal``,
-  re-exported here). The time limit itself is ``course_utils.timelimit``.
+  learner predicted with the computed answer and reports, never failing the notebook (``course_utils.practice.reveal``,
+  re-exported here). The time limit itself is ``course_utils.practice.timelimit``.
 - ``exercise("01", "broadcast_shape")`` registers a checker; ``check("01.broadcast_shape", candidate)``
-  looks it up (importing ``course_utils.checks.nb01`` on demand), ``exercises_of("01")`` lists them.
+  looks it up (importing ``course_utils.practice.checks.nb01`` on demand), ``exercises_of("01")`` lists them.
 
-Conventions for a notebook exercise (``course_utils.student`` and tests/test_student.py rely on them): the
+Conventions for a notebook exercise (``course_utils.practice.student`` and tests/test_student.py rely on them): the
 learner's code sits in a function or class whose body holds the solution between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` (so the student edition's stub raises only when it is called); the same cell ends with
 ``exercises["name"] = check_name(candidate, trials=TRIALS)`` and ``print(exercises["name"])``, calls the
@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from course_utils.reveal import reveal  # re-exported: notebooks import it from here
-from course_utils.timelimit import CheckTimeout, call_with_time_limit
+from course_utils.practice.feedback import _cut, show  # show is re-exported: checkers import it from here
+from course_utils.practice.reveal import reveal  # re-exported: notebooks import it from here
+from course_utils.practice.timelimit import CheckTimeout, call_with_time_limit
 from course_utils.validation import require_positive_int, require_positive_number
 
 DEFAULT_TIME_LIMIT = 20.0  # seconds one checker may take in all; a correct answer needs a fraction of it
-STUB_MESSAGE = "write your solution here"  # what the student edition's stubs raise (course_utils.student)
+STUB_MESSAGE = "write your solution here"  # what the student edition's stubs raise (course_utils.practice.student)
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 __all__ = [
@@ -66,25 +67,6 @@ class CheckResult:
 
 class Fail(Exception):
     """Raised inside a checker's body at the first wrong case; carries the formatted feedback."""
-
-
-def show(value: Any, limit: int = 300) -> str:
-    """A short, readable text for a value in feedback: tensors and arrays with shape and dtype, long text cut."""
-    if type(value).__module__.startswith("torch") and hasattr(value, "shape") and hasattr(value, "tolist"):
-        values = value.detach().cpu()
-        shown = repr(values.tolist()) if values.numel() <= 400 else f"first values {values.flatten()[:40].tolist()}"
-        dtype = str(value.dtype).replace("torch.", "")
-        return f"tensor({_cut(shown, limit)}, shape={tuple(value.shape)}, dtype={dtype})"
-    if type(value).__module__ == "numpy" and hasattr(value, "shape"):
-        shown = repr(value.tolist()) if value.size <= 400 else f"first values {value.ravel()[:40].tolist()}"
-        return f"array({_cut(shown, limit)}, shape={value.shape}, dtype={value.dtype})"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(show(v, limit // 2) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return _cut(repr(value), limit)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 5] + " ...]"
 
 
 def fail(case: str, expected: Any, got: Any, hint: str) -> Fail:
@@ -244,11 +226,12 @@ def exercise(notebook: str, name: str) -> Callable[[Callable[..., CheckResult]],
 
 def _load(notebook: str) -> None:
     try:
-        importlib.import_module(f"course_utils.checks.nb{notebook}")
+        importlib.import_module(f"course_utils.practice.checks.nb{notebook}")
     except ModuleNotFoundError as error:
-        if error.name != f"course_utils.checks.nb{notebook}":
+        if error.name != f"course_utils.practice.checks.nb{notebook}":
             raise
-        raise KeyError(f"no checkers for notebook {notebook!r} (course_utils/checks/nb{notebook}.py)") from None
+        raise KeyError(f"no checkers for notebook {notebook!r} "
+                       f"(course_utils/practice/checks/nb{notebook}.py)") from None
 
 
 def exercises_of(notebook: str) -> list[str]:

@@ -21,8 +21,8 @@ from transformers import (
     DistilBertForSequenceClassification,
 )
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
 def _number(value: object) -> float | None:

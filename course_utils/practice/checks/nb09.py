@@ -8,8 +8,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check
 
 _LETTERS = list("abcdefXYZ") + list("ÁÉÍÓÚÑÜáéíóúñü")
 _ODD = ["ﬁ", "Ｄ", "ｉ", "½", "e\u0301", "Ä"]  # a ligature, full-width letters, a fraction, a combining accent

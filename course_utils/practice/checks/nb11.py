@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 _STATES = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}  # optimizer values kept per trainable parameter
 

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from course_utils.practice.feedback import show
+
 
 def _plain(value: Any) -> Any:
     """Python values for comparison: tensors/arrays -> lists or numbers, torch.Size -> tuple."""
@@ -40,7 +42,6 @@ def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
 
 def _brief(value: Any) -> str:
     """A value for a reveal message: numbers to 6 significant digits, the rest as ``show`` gives it."""
-    from course_utils.grading import show  # grading re-exports reveal: import at call time, not at load
 
     value = _plain(value)
     if isinstance(value, float):

@@ -5,7 +5,7 @@ function), runs it on fresh random cases next to a reference, and returns a ``Ch
 names the input, the expected and the obtained value and gives a hint, so the learner can fix the code
 without reading this file. Checkers never raise for a wrong answer (the notebook goes on and its outcome
 check counts the passes). Something that is not callable gets feedback too; only a bad ``trials`` raises
-``ValueError``. The framework (verdicts, feedback, the time limit) is ``course_utils.grading``.
+``ValueError``. The framework (verdicts, feedback, the time limit) is ``course_utils.practice.grading``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from course_utils.checks._common import random_source
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check
+from course_utils.practice.checks._common import random_source
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check
 from course_utils.validation import require_positive_int
 
 __all__ = ["CheckResult", "check_batches", "check_count_calls", "check_sliding_windows", "check_temporarily"]

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import (
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import (
     CheckResult,
     exercise,
     fail,

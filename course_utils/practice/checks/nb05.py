@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
 # --- Exercise 1: class weights --------------------------------------------------------------------------------

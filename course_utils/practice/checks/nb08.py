@@ -10,8 +10,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show
 
 _WORDS = ["the", "lord", "said", "to", "moses", "and", "aaron", "go", "up", "into", "land", "of", "egypt", "rain",
           "happy", "sad", "day", "love", "hate"]

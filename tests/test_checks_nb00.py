@@ -1,4 +1,4 @@
-"""course_utils.checks_python: each checker accepts a correct answer and rejects plausible wrong ones with
+"""course_utils.practice.checks.nb00: each checker accepts a correct answer and rejects plausible wrong ones with
 feedback that names the input, the expected and obtained values and a hint."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 from checker_helpers import assert_rejected
 
-from course_utils.checks_python import (
+from course_utils.practice.checks.nb00 import (
     check_batches,
     check_count_calls,
     check_sliding_windows,

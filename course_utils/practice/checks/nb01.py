@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.checks._common import random_source, random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
+from course_utils.practice.checks._common import random_source, random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
 # --- Exercise 1: the broadcasting rule ------------------------------------------------------------------------

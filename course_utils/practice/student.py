@@ -7,8 +7,13 @@ still parses and its checker answers "not written yet" until the learner writes 
 become "*Write your answer here.*". Outputs, execution counts and run metadata are stripped with nbstripout,
 the same tool and rules as ``make strip``.
 
-``python -m course_utils.student notebooks --out build/student`` (``make student``) writes one student edition
-per notebook and prints how many solutions each hides; a marker without its partner, a nested marker, a
+The student edition is what learners open, so it is published and tested: ``python -m
+course_utils.practice.student notebooks`` (``make student``) writes one per notebook into the committed
+``student/`` folder, with its own "Open in Colab" badge, the progress line of its last cell saying
+``require_all=False`` (an unsolved exercise is reported, never an error), and the reference solutions
+regenerated from the teacher notebooks (``course_utils.practice.references``); ``--check`` (``make lint``)
+fails when a committed edition or reference is out of step with its notebook. It prints how many solutions
+each edition hides; a marker without its partner, a nested marker, a
 near-miss marker (``### Begin Solution``, ``## BEGIN SOLUTION``: it would leave the solution in the student
 edition) or a stub that leaves a cell unparsable stops the build with the notebook, cell and line named.
 """
@@ -97,8 +102,32 @@ def student_edition(nb: nbformat.NotebookNode, name: str = "notebook") -> tuple[
     return nb, total
 
 
+REPORT_TEACHER = "report(exercises, require_all=True)  # the student edition says require_all=False"
+REPORT_STUDENT = "report(exercises, require_all=False)  # an exercise still to do is reported, not an error"
+STUDENT_LINE = ("*Student edition: the exercises are yours to write. Every cell runs without them (an unsolved "
+                "exercise uses the reference); the last cell shows your progress.*")
+
+
+def publish(nb: nbformat.NotebookNode, name: str, folder: str = "student") -> nbformat.NotebookNode:
+    """The student edition's own badge (it opens this edition) and progress line; raises if the notebook lacks
+    the teacher's progress line while it has exercises."""
+    from course_utils import setup_cell
+
+    title = nb.cells[0]
+    title.source = setup_cell.BADGE_RE.sub(setup_cell.badge(name, setup_cell.repository(), folder), title.source, 1)
+    if STUDENT_LINE not in title.source:
+        title.source = title.source.rstrip("\n") + "\n\n" + STUDENT_LINE
+    reports = [c for c in nb.cells if c.cell_type == "code" and REPORT_TEACHER in c.source]
+    has_exercises = any(c.cell_type == "code" and 'exercises["' in c.source for c in nb.cells)
+    if has_exercises and len(reports) != 1:
+        raise SolutionMarkerError(f"{name}: the last section must call `{REPORT_TEACHER}` once (found {len(reports)})")
+    for cell in reports:
+        cell.source = cell.source.replace(REPORT_TEACHER, REPORT_STUDENT)
+    return nb
+
+
 def build(notebooks: list[Path], out: Path) -> dict[Path, int]:
-    """Write the student edition of each notebook into ``out`` (stripped); return solutions hidden per file."""
+    """Write the student edition of each notebook into ``out`` (stripped); return the solutions hidden per file."""
     from course_utils.nbclean import strip
 
     out.mkdir(parents=True, exist_ok=True)
@@ -107,18 +136,44 @@ def build(notebooks: list[Path], out: Path) -> dict[Path, int]:
         nb = nbformat.read(path, as_version=4)
         edition, hidden = student_edition(nb, path.name)
         target = out / path.name
-        nbformat.write(edition, target)
+        nbformat.write(publish(edition, path.name), target)
         written[target] = hidden
     if written:
         strip(list(written))
     return written
 
 
+def stale(notebooks: list[Path], out: Path) -> list[str]:
+    """What ``make student`` would change in ``out`` and in the references (``make lint``), each with the fix."""
+    import tempfile
+
+    from course_utils.practice import references
+
+    problems = references.stale(notebooks)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp)
+        for path in notebooks:
+            edition, _ = student_edition(nbformat.read(path, as_version=4), path.name)
+            nbformat.write(publish(edition, path.name), fresh / path.name)
+        from course_utils.nbclean import strip
+
+        strip(sorted(fresh.glob("*.ipynb")))
+        for made in sorted(fresh.glob("*.ipynb")):
+            committed = out / made.name
+            if not committed.is_file() or committed.read_bytes() != made.read_bytes():
+                problems.append(f"{committed} is out of step with notebooks/{made.name}: run make student")
+    names = {p.name for p in notebooks}
+    problems += [f"{extra} has no teacher notebook: delete it, or run make student"
+                 for extra in sorted(out.glob("*.ipynb")) if extra.name not in names]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the student editions of the notebooks under the given folders/files."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", type=Path, help="notebooks or folders of notebooks")
-    parser.add_argument("--out", type=Path, default=Path("build/student"), help="folder for the student editions")
+    parser.add_argument("--out", type=Path, default=Path("student"), help="folder for the student editions")
+    parser.add_argument("--check", action="store_true", help="only check that --out and the references are in step")
     args = parser.parse_args(argv)
     files = sorted(f for p in args.paths for f in ([p] if p.is_file() else p.glob("*.ipynb")))
     if not files:
@@ -127,11 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     if any(f.resolve().parent == args.out.resolve() for f in files):
         print(f"--out {args.out} holds the notebooks themselves: pick another folder", file=sys.stderr)
         return 1
+    if args.check:
+        try:
+            problems = stale(files, args.out)
+        except SolutionMarkerError as error:
+            problems = [str(error)]
+        print("\n".join(problems) or f"{len(files)} student editions and their references are in step")
+        return 1 if problems else 0
     try:
         written = build(files, args.out)
     except SolutionMarkerError as error:
         print(f"student edition not built: {error}", file=sys.stderr)
         return 1
+    from course_utils.practice import references
+
+    for path in references.write([f for f in files if re.match(r"\d+[a-z]?_", f.name)]):
+        print(f"{path}: reference solutions regenerated")
     for target, hidden in written.items():
         print(f"{target}: {hidden} solution{'s' if hidden != 1 else ''} hidden")
     print(f"{len(written)} student notebooks in {args.out}, {sum(written.values())} solutions hidden in all")

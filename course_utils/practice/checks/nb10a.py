@@ -10,8 +10,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
 def _as_output(got: object) -> object:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from course_utils.checks._common import random_sources
-from course_utils.grading import (
+from course_utils.practice.checks._common import random_sources
+from course_utils.practice.grading import (
     CheckResult,
     exercise,
     fail,
