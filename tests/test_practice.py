@@ -175,3 +175,26 @@ def test_progress_of_an_empty_or_broken_folder(tmp_path: Path, capsys: pytest.Ca
     (tmp_path / "bad.ipynb").write_text("{not json")
     assert progress.main([str(tmp_path)]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+def test_run_all_of_a_student_edition_with_broken_answers_completes(tmp_path: Path) -> None:
+    """A real kernel (papermill): a syntax error, an exception and a wrong type in three exercise cells of 01's
+    student edition; Run All completes and the progress line names all three."""
+    from course_utils.runner import run_notebook
+
+    nb = nbformat.read(ROOT / "student" / "01_tensors.ipynb", as_version=4)
+    broken = {"windows_view": "return x.unfold(0, size, 1",  # a syntax error
+              "broadcast_shape": "raise RuntimeError('my bug')",  # raises
+              "pairwise_sq_dists": "return [[0.0]]"}  # the wrong type
+    for cell in nb.cells:
+        for name, body in broken.items():
+            if f'exercises["{name}"]' in cell.source:
+                cell.source = _solve(cell.source, body)
+    path = tmp_path / "01_tensors.ipynb"
+    nbformat.write(nb, path)
+    result = run_notebook(path, tmp_path / "out", smoke=True, seed=0, timeout=300, threads=1)
+    assert result.status == "ok", result.error
+    text = (tmp_path / "out" / "01_tensors.ipynb").read_text()
+    assert "your cell has a syntax error" in text and "my bug" in text
+    assert "progress: 0 of 3 exercises passed; 3 failing (windows_view, broadcast_shape, pairwise_sq_dists)" in text
