@@ -28,17 +28,35 @@ def test_the_references_are_in_step_with_the_teacher_notebooks() -> None:
     assert references.stale(NOTEBOOKS) == []
 
 
-def test_every_reference_passes_its_own_checker() -> None:
-    """The fallback a student edition uses is right: each generated reference passes its exercise's checker."""
+def _random_states() -> tuple:
+    import random
+
+    import numpy as np
+    import torch
+
+    return torch.get_rng_state(), random.getstate(), np.random.get_state()[1].tobytes()
+
+
+def test_every_reference_passes_its_own_checker_and_no_checker_moves_the_learners_rng() -> None:
+    """The fallback a student edition uses is right (each generated reference passes its exercise's checker), and
+    every checker of the registry leaves the global random states (torch, random, NumPy) as it found them."""
+    import torch
+
     exercises = _exercises()
     assert len(exercises) >= 3 * len(NOTEBOOKS)
-    failing = []
+    failing, moved = [], []
     for notebook, name, candidate in exercises:
         assert references.candidate_name(notebook, name) == candidate
+        torch.manual_seed(7)
+        before = _random_states()
         result = grading.check(f"{notebook}.{name}", references.reference(notebook, candidate), trials=2)
+        after = _random_states()
         if not result.passed:
             failing.append(f"{notebook}.{name}: {result.message}")
+        if not (torch.equal(before[0], after[0]) and before[1:] == after[1:]):
+            moved.append(f"{notebook}.{name}")
     assert failing == []
+    assert moved == [], f"these checkers changed the learner's random state: {moved}"
 
 
 def test_unknown_references_are_named() -> None:

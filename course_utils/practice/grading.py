@@ -26,9 +26,11 @@ cells but imports, ``TRIALS`` and ``exercises``. A "check yourself" question is 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,12 +216,39 @@ def run_check(exercise: str, trials: int, body: Callable[[dict[str, str]], None]
 REGISTRY: dict[str, Callable[..., CheckResult]] = {}
 
 
+@contextlib.contextmanager
+def random_state_kept() -> Iterator[None]:
+    """Restore the global random states (torch's CPU generator, ``random``, NumPy) on exit.
+
+    Every registered checker runs inside it, so calling a checker never changes the learner's later random
+    draws, whatever the checker (a ``torch.manual_seed`` to build a layer) or the learner's code draws.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
 def exercise(notebook: str, name: str) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
-    """Register a checker as ``"<notebook>.<name>"`` (e.g. ``"01.broadcast_shape"``)."""
+    """Register a checker as ``"<notebook>.<name>"`` (e.g. ``"01.broadcast_shape"``); it runs inside
+    :func:`random_state_kept`, so it leaves the learner's random state as it found it."""
 
     def register(checker: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
-        REGISTRY[f"{notebook}.{name}"] = checker
-        return checker
+        @functools.wraps(checker)
+        def kept(*args: Any, **kwargs: Any) -> CheckResult:
+            with random_state_kept():
+                return checker(*args, **kwargs)
+
+        REGISTRY[f"{notebook}.{name}"] = kept
+        return kept
 
     return register
 
