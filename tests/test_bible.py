@@ -121,3 +121,24 @@ def test_broken_verse_cache_is_rebuilt(cache: Path) -> None:
     (entry / "verses.json").write_text('[{"ref": "Genesis 1:1", "en": "trunc')
     assert bible.verses() == rows
     assert json.loads((entry / "verses.json").read_text()) == rows
+
+
+def test_the_pysword_memo_is_scoped_and_keyed_on_the_module_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyed on id(), a module garbage-collected and a new one at the same address was served the old text; and
+    the patch stayed on pysword for good. Now it keys on the object and lasts only for the parse."""
+    from pysword import bible as pysword_bible
+
+    calls: list[tuple[object, str, int]] = []
+
+    def decompress(self: object, testament: str, buf_num: int) -> bytes:
+        calls.append((self, testament, buf_num))
+        return f"{id(self)}-{testament}-{buf_num}".encode()
+
+    monkeypatch.setattr(pysword_bible.ZTextModule, "_decompressed_text", decompress)
+    first, second = object(), object()
+    with bible.pysword_memoised() as store:
+        read = pysword_bible.ZTextModule._decompressed_text
+        assert read(first, "ot", 1) == read(first, "ot", 1)  # the second read is served from the memo
+        assert read(second, "ot", 1) != read(first, "ot", 1)
+        assert len(calls) == 2 and (first, "ot", 1) in store
+    assert pysword_bible.ZTextModule._decompressed_text is decompress  # restored
