@@ -274,20 +274,25 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str], n: in
     texts = [tokenizer.apply_chat_template(chat_messages(p, system), tokenize=False, add_generation_prompt=True)
              for p in prompts for _ in range(n)]
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right edge
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    tokenizer.padding_side = side
+    try:
+        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:  # the caller's tokenizer and model leave as they came, also after an error
+        tokenizer.padding_side = side
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if do_sample else {
-            "do_sample": False}
-        out = model.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                             max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                             use_cache=True,  # a Trainer leaves model.config.use_cache=False after training
-                             **sampling)
-    model.train(was_training)
+    try:
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if do_sample \
+                else {"do_sample": False}
+            out = model.generate(input_ids=batch["input_ids"].to(device),
+                                 attention_mask=batch["attention_mask"].to(device),
+                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                 use_cache=True,  # a Trainer leaves model.config.use_cache=False after training
+                                 **sampling)
+    finally:
+        model.train(was_training)
     width = batch["input_ids"].shape[1]
     completion = out[:, width:]
     eos = torch.tensor([tokenizer.eos_token_id], device=completion.device)

@@ -207,6 +207,20 @@ def test_sample_completions_is_seeded_and_leaves_the_callers_rng_alone(tiny_lm, 
     assert first.completion_mask.sum(1).min() >= 1
 
 
+def test_an_error_in_generate_leaves_the_tokenizer_and_the_model_as_they_were(
+    tiny_lm, tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(tiny_lm, "generate", broken)
+    tiny_lm.train()
+    side = tokenizer.padding_side
+    with pytest.raises(RuntimeError, match="out of memory"):
+        pt.sample_completions(tiny_lm, tokenizer, ["hello"], n=1, max_new_tokens=2, seed=0)
+    assert tiny_lm.training and tokenizer.padding_side == side  # before: left in eval mode
+
+
 def test_completion_logprob_equals_the_masked_language_model_loss(tiny_lm, tokenizer) -> None:
     samples = pt.sample_completions(tiny_lm, tokenizer, ["hello there"], n=1, max_new_tokens=6, seed=0)
     logp = pt.completion_logprob(tiny_lm, samples)
