@@ -9,7 +9,8 @@ Infrastructure
 - ``bootstrap``: what the set-up cell installs in a fresh runtime (only the missing packages).
 - ``setup_cell``: the Colab badge and the shared set-up cell, written into every notebook (``make sync``).
 - ``hf``: ``quiet_transformers``, the one switch for transformers' logging and progress bars.
-- ``errors``: the exception types, each message naming the problem and the fix.
+- ``errors``: the exception types, each message naming the problem and the fix; ``dependencies``: is a package
+  installed (``require_package``, the one place that asks, with the pip command when it is not).
 - ``validation``: the ``require_*`` helpers with which every public function checks its arguments before doing
   anything (the error names the argument, shows the value and says the fix; tests/test_bad_inputs.py).
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.

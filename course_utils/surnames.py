@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_utils.errors import MissingDependencyError, UnknownNameError
-from course_utils.splits import require
+from course_utils.dependencies import require_package
+from course_utils.errors import UnknownNameError
 from course_utils.validation import require_fractions_leave_room, require_int, require_seed, require_str_list
 
 # Language -> faker locales whose surname lists represent it. Locales whose lists mix languages
@@ -107,10 +107,9 @@ def surnames(
         for language in languages:
             if language not in SURNAME_LOCALES:
                 raise UnknownNameError("language", language, list(SURNAME_LOCALES))
-    require("faker", "faker")
-    require("unidecode", "unidecode")
-    if importlib.util.find_spec("faker.providers.person") is None:  # pragma: no cover
-        raise MissingDependencyError("faker's person providers", "pip install --upgrade faker")
+    require_package("faker")
+    require_package("unidecode")
+    require_package("faker.providers.person", "faker", purpose="its person providers: pip install --upgrade faker")
     known = {m.name for m in pkgutil.iter_modules(importlib.import_module("faker.providers.person").__path__)}
     by_language: dict[str, set[str]] = {}
     for language, locales in SURNAME_LOCALES.items():

