@@ -24,6 +24,14 @@ def _exercises() -> list[tuple[str, str, str]]:
     return found
 
 
+def test_every_exercise_line_is_recognised() -> None:
+    """A checker call spread over lines (13's) was missed: no fallback, and the student edition failed."""
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            assigned = len(re.findall(r'^exercises\["\w+"\]\s*=', cell.source, re.MULTILINE))
+            assert assigned == len(references.EXERCISE_LINE.findall(cell.source)), (path.name, cell.source[-300:])
+
+
 def test_the_references_are_in_step_with_the_teacher_notebooks() -> None:
     assert references.stale(NOTEBOOKS) == []
 

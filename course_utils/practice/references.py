@@ -67,7 +67,9 @@ def _needed_imports(imports: list[ast.stmt], definitions: list[str]) -> list[str
 
 
 # The line every exercise cell ends with (course_utils.practice.grading's convention): the verdict of the checker.
-EXERCISE_LINE = re.compile(r'^exercises\["(?P<name>\w+)"\]\s*=\s*(?P<checker>\w+)\((?P<candidate>\w+)\b', re.MULTILINE)
+EXERCISE_LINE = re.compile(
+    r'^exercises\["(?P<name>\w+)"\]\s*=\s*(?P<checker>\w+)\(\s*(?P<candidate>\w+)\b', re.MULTILINE
+)
 
 
 def exercise_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:

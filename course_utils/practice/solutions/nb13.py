@@ -45,6 +45,7 @@ def shard_indices(num_examples: int, world_size: int, rank: int) -> list[int]:
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
     'unscale_gradients': 'unscale_gradients',
+    'clipped_probabilities_no_break': 'clipped_probabilities_no_break',
     'data_parallel_gradients': 'data_parallel_gradients',
     'shard_indices': 'shard_indices',
 }
