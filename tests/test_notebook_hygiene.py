@@ -89,3 +89,27 @@ def test_set_up_cell_is_fast_where_everything_is_installed() -> None:
     start = time.perf_counter()
     assert bootstrap.ensure_packages() == []
     assert time.perf_counter() - start < 0.5
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells by GitHub's rule: split on pipes that are not escaped, outer pipes dropped."""
+    row = row.strip()
+    row = row[1:] if row.startswith("|") else row
+    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
+    return [cell.strip() for cell in __import__("re").split(r"(?<!\\)\|", row)]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "CONTRIBUTING.md", "data/README.md"])
+def test_every_markdown_table_renders(doc: str) -> None:
+    """GitHub (and markdown-it) render a table only when its delimiter row has as many cells as its header."""
+    import re
+
+    lines = (ROOT / doc).read_text(encoding="utf-8").splitlines()
+    tables = 0
+    for i in range(1, len(lines)):
+        delimiter_row = re.fullmatch(r"\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*", lines[i])
+        if delimiter_row and lines[i - 1].lstrip().startswith("|"):
+            tables += 1
+            header, delimiter = _cells(lines[i - 1]), _cells(lines[i])
+            assert len(header) == len(delimiter), f"{doc}:{i}: {len(header)} header cells, {len(delimiter)} delimiters"
+    assert tables >= (3 if doc == "README.md" else 0)
