@@ -5,7 +5,9 @@ JOBS    ?= 2
 NB      ?= notebooks/*.ipynb
 STUDENT ?= student/*.ipynb
 export PYTHONHASHSEED := 0
-export HF_HUB_OFFLINE := 1
+# Tests, runs and CI stay offline (nothing reaches the Hub); `make lab` leaves that choice to the notebook
+# (ONLINE = None detects a network), so a learner online gets the Hub cells.
+test unit notebooks nbmake fresh run bench floor canary doctor: export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -18,7 +20,7 @@ help:
 	@echo "make fresh    the Colab path: a fresh venv with only Colab's packages runs 01, 07, 10b from outside the checkout"
 	@echo "make run      every notebook at full size for this device into build/run, with a summary table and ETA"
 	@echo "make bench    like run, and a table of seconds and metrics beside the previous run's (build/bench)"
-	@echo "make lab      JupyterLab on notebooks/"
+	@echo "make lab      JupyterLab on student/ (the learner's edition; notebooks/ holds the solutions)"
 	@echo "make lint     ruff, notebooks stripped, one parameters cell, the set-up cell, student/ in step"
 	@echo "make strip    strip notebook outputs (nbstripout --keep-id, the same rule as the pre-commit hook)"
 	@echo "make sync     write the Colab badge and the shared set-up cell into every notebook"
@@ -36,6 +38,7 @@ setup:
 
 lint: setup
 	$(PY) -m ruff check course_utils tests notebooks
+	$(PY) -m mypy
 	$(PY) -m course_utils.nbclean --check notebooks
 	$(PY) -m course_utils.practice.student notebooks --check
 
@@ -62,7 +65,7 @@ bench: setup
 	$(PY) -m course_utils.runner $(NB) --out build/run --jobs 1 --bench build/bench
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab student/
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

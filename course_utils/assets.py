@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
+from unittest import mock
 
 from course_utils.cache import cached
 from course_utils.dependencies import require_package
@@ -96,20 +99,21 @@ def gguf_read_once() -> Iterator[None]:
     import gguf
 
     original_reader, original_name_map = gguf.GGUFReader, gguf.get_tensor_name_map
-    readers: dict[tuple[str, str], object] = {}
+    readers: dict[tuple[str, str], gguf.GGUFReader] = {}
 
-    def shared_reader(path: object, mode: str = "r") -> object:
-        key = (str(Path(str(path)).resolve()), mode)
+    def shared_reader(path: os.PathLike[str] | str, mode: Literal["r", "r+", "c"] = "r") -> gguf.GGUFReader:
+        key = (str(Path(path).resolve()), mode)
         if key not in readers:
             readers[key] = original_reader(path, mode)
         return readers[key]
 
-    gguf.GGUFReader = shared_reader
-    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(original_name_map)
-    try:
+    # patch.object puts the originals back on exit, also after an error. (A function stands in for the class
+    # GGUFReader: callers only ever call it; a plain assignment to a class name is a type error.)
+    with (
+        mock.patch.object(gguf, "GGUFReader", shared_reader),
+        mock.patch.object(gguf, "get_tensor_name_map", functools.lru_cache(maxsize=None)(original_name_map)),
+    ):
         yield
-    finally:
-        gguf.GGUFReader, gguf.get_tensor_name_map = original_reader, original_name_map
 
 
 def convert_gguf(gguf_file: Path, target: Path) -> Path:

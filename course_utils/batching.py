@@ -40,14 +40,14 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
             raise ValueError("lengths must be a non-empty list of positive token counts (whole numbers), one per "
                              f"example, such as [12, 7, 30]; got {np.array2string(raw.ravel()[:6], separator=', ')}"
                              f"{' ...' if raw.size > 6 else ''} (dtype {raw.dtype}, shape {raw.shape})")
-        lengths = raw.astype(np.int64)
+        counts = raw.astype(np.int64)
         self.max_tokens, self.shuffle, self.seed, self.epoch = max_tokens, shuffle, seed, 0
         rng = np.random.default_rng(seed)
-        order = np.lexsort((rng.random(len(lengths)), lengths))  # by length, random among equal lengths
+        order = np.lexsort((rng.random(len(counts)), counts))  # by length, random among equal lengths
         self.batches: list[list[int]] = []
         batch: list[int] = []
         for index in order.tolist():
-            if batch and (len(batch) + 1) * lengths[index] > max_tokens:  # sorted: this one is the longest yet
+            if batch and (len(batch) + 1) * counts[index] > max_tokens:  # sorted: this one is the longest yet
                 self.batches.append(batch)
                 batch = []
             batch.append(index)
@@ -121,8 +121,10 @@ class TokenBudgetTrainer(Trainer):
         self.max_tokens, self.length_column = max_tokens, length_column
 
     def get_train_dataloader(self) -> DataLoader:
+        from datasets import Dataset as ColumnDataset  # the sampler reads a named column: a datasets.Dataset
+
         dataset = self.train_dataset
-        if dataset is None or self.length_column not in dataset.column_names:
+        if not isinstance(dataset, ColumnDataset) or self.length_column not in dataset.column_names:
             raise ValueError(f"the training dataset needs a {self.length_column!r} column (tokens per example)")
         sampler = TokenBudgetBatchSampler(dataset[self.length_column], self.max_tokens, seed=self.args.seed)
         loader = DataLoader(

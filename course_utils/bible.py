@@ -142,7 +142,10 @@ def unpack_sword_files(data: bytes, folder: Path) -> None:
                 raise CorpusDownloadError(f"unsafe path {member.name} in the Debian package")
             target = folder / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(tar.extractfile(member).read())
+            handle = tar.extractfile(member)  # None only for what is not a regular file (skipped above)
+            if handle is None:
+                raise CorpusDownloadError(f"cannot read {member.name} in the Debian package")
+            target.write_bytes(handle.read())
 
 
 def downloaded_sword_dir() -> Path:

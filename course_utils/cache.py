@@ -108,7 +108,7 @@ def cache_key(recipe: int, settings: Mapping[str, Any]) -> str:
 def cached(
     name: str,
     settings: Mapping[str, Any],
-    build: Callable[[Path], None],
+    build: Callable[[Path], object],
     validate: Callable[[Path], bool] | None = None,
     *,
     recipe: int = 1,
@@ -229,7 +229,7 @@ def file_lock(path: Path, timeout: float = -1) -> Iterator[None]:
         yield
 
 
-_run_dirs: list[tempfile.TemporaryDirectory] = []
+_run_dirs: list[tempfile.TemporaryDirectory[str]] = []
 
 
 def run_dir(prefix: str) -> Path:

@@ -316,5 +316,7 @@ def fine_tune(
             best_state = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
         if len(history["train_loss"]) >= total_steps:
             break
+    if best_state is None:  # unreachable: the first epoch's macro-F1 (>= 0) beats -1
+        raise RuntimeError("fine_tune kept no weights: no epoch ran")
     model.load_state_dict(best_state)
     return FineTuneResult(history, best_epoch, best_val, optimizer, scheduler)

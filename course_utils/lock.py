@@ -90,7 +90,8 @@ def _valid_specifier(spec: str) -> bool:
     try:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
     except ImportError:  # a bare venv (make setup, before pip installs anything): pip's own copy
-        from pip._vendor.packaging.specifiers import InvalidSpecifier, SpecifierSet  # type: ignore[no-redef]
+        # The same classes under another module name, so mypy sees two types for one name.
+        from pip._vendor.packaging.specifiers import InvalidSpecifier, SpecifierSet  # type: ignore[assignment]
     try:
         SpecifierSet(spec)
     except InvalidSpecifier:
@@ -118,7 +119,7 @@ def pick(entries: list[tuple[str, str]] | tuple[tuple[str, str], ...], env: dict
     from packaging.markers import Marker
 
     for version, marker in entries:
-        if not marker or Marker(marker).evaluate(env):  # type: ignore[arg-type]
+        if not marker or Marker(marker).evaluate(env):
             return version
     return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, SupportsFloat
 
 from course_utils.validation import describe, require_number, require_str
 
@@ -23,8 +23,8 @@ def _plain(value: Any) -> Any:
         return float(f"{value:.6g}")  # six significant digits: 1.4e-10 stays 1.4e-10
     if isinstance(value, (bool, int, str)) or value is None:
         return value
-    if isinstance(value, numbers.Number):
-        return float(value)
+    if isinstance(value, numbers.Number):  # Fraction, Decimal; a complex number has no float value: text
+        return float(value) if isinstance(value, SupportsFloat) else str(value)
     return str(value)
 
 

@@ -109,8 +109,8 @@ def plot_heatmap(
     if ax is None:
         size = max(3.0, min(12.0, 0.45 * max(values.shape)))
         fig, ax = plt.subplots(figsize=(size + 1, size))
-    else:
-        fig = ax.figure
+    else:  # the Figure, also when ax is in a SubFigure (whose .figure is the root Figure)
+        fig = ax.figure if isinstance(ax.figure, Figure) else ax.figure.figure
     image = ax.imshow(values, cmap=cmap)
     if xlabels is not None:
         ax.set_xticks(range(len(xlabels)), xlabels, rotation=90, fontsize=8)
@@ -123,7 +123,7 @@ def plot_heatmap(
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v < threshold else "black")
     if title:
         ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return fig
 
 

@@ -113,7 +113,9 @@ def parameter_problems(notebook: Path, names: list[str]) -> list[str]:
     found = []
     for index, cell in enumerate(nb.cells[tagged[0] + 1 :], start=tagged[0] + 1):
         tree = _code(cell.source) if cell.cell_type == "code" else None
-        for name in names if tree is not None else []:
+        if tree is None:
+            continue
+        for name in names:
             line = _overrides(tree, name)
             if line is not None:
                 found.append(f"{notebook.name}: cell {index + 1}, line {line} sets {name} again after the injected "

@@ -118,10 +118,9 @@ def sync(path: Path, repo: str | None = None) -> bool:
     title.source = re.sub(r"\n{3,}", "\n\n", "\n".join([lines[0], "", badge(path.name, repo), "", *lines[1:]]))
     index = _parameters_index(nb)
     following = nb.cells[index + 1] if index + 1 < len(nb.cells) else None
-    is_setup = following is not None and following.cell_type == "code" and (
+    if following is not None and following.cell_type == "code" and (
         SETUP_MARK in following.source or "SMOKE = smoke_mode(SMOKE)" in following.source
-    )
-    if is_setup:
+    ):
         following.source = setup_source(repo)
     else:
         nb.cells.insert(index + 1, nbformat.v4.new_code_cell(setup_source(repo)))

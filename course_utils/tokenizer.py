@@ -43,7 +43,7 @@ def build_bpe_tokenizer(lowercase: bool = True, strip_accents: bool = False) -> 
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
 
-    steps = [normalizers.NFKC()]
+    steps: list[normalizers.Normalizer] = [normalizers.NFKC()]
     if strip_accents:
         steps += [normalizers.NFD(), normalizers.StripAccents()]
     if lowercase:

@@ -47,8 +47,8 @@ def _forward(model: nn.Module, batch: Batch, device: torch.device) -> tuple[torc
         inputs = {key: _to(value, device) for key, value in batch.items() if key != "labels"}
         output = model(**inputs)
         return getattr(output, "logits", output), _to(batch["labels"], device)
-    *inputs, target = (t.to(device) for t in batch)
-    return model(*inputs), target
+    *args, target = (t.to(device) for t in batch)
+    return model(*args), target
 
 
 def _length(loader: Iterable[Batch]) -> int | None:
@@ -107,7 +107,7 @@ def evaluate(
     for batch in loader:
         output, target = _forward(model, batch, device)
         total_loss += loss_fn(output, target).item() * len(target)
-        correct += (output.argmax(dim=-1) == target).sum().item()
+        correct += int((output.argmax(dim=-1) == target).sum().item())
         count += len(target)
     if count == 0:
         raise ValueError(_EMPTY_LOADER.format(what="evaluation loader"))

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from torch import nn
 from course_utils.attention import KVCache, MultiHeadAttention
 from course_utils.validation import require_choice, require_fraction, require_int, require_positive_int
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
 
 def sinusoidal_positions(
@@ -197,7 +198,7 @@ def load_torch_layer(
     if ours.norm_first != theirs.norm_first:
         raise ValueError(f"norm_first differs: ours {ours.norm_first}, theirs {theirs.norm_first}")
     load_torch_attention(ours.self_attn, theirs.self_attn)
-    if isinstance(ours, DecoderBlock):
+    if isinstance(ours, DecoderBlock) and isinstance(theirs, nn.TransformerDecoderLayer):  # both or neither
         load_torch_attention(ours.cross_attn, theirs.multihead_attn)
         ours.norm3.load_state_dict(theirs.norm3.state_dict())
     ours.ffn.linear1.load_state_dict(theirs.linear1.state_dict())

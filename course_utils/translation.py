@@ -81,7 +81,11 @@ class TranslationConfig(PreTrainedConfig):
         self.norm_first, self.tie_embeddings = norm_first, tie_embeddings
         kwargs.setdefault("decoder_start_token_id", bos_token_id)  # generation starts from <s>
         kwargs.update(is_encoder_decoder=True, tie_word_embeddings=False)  # config.json stores them: not twice
-        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
+        # PreTrainedConfig takes any keyword at run time (strict(accept_kwargs=True)), but its dataclass
+        # signature lists only the declared fields, which the special token ids are not.
+        super().__init__(  # type: ignore[call-arg]
+            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
+        )
 
 
 def check_token_ids(ids: torch.Tensor, config: TranslationConfig, what: str) -> None:
@@ -138,6 +142,7 @@ class TranslationEncoder(nn.Module):
 class TranslationModel(PreTrainedModel, GenerationMixin):
     """Encoder-decoder Transformer for translation; ``labels`` give the loss, ``generate()`` translates."""
 
+    config: TranslationConfig  # what config_class makes (PreTrainedModel declares the base class)
     config_class = TranslationConfig
     base_model_prefix = "translation"
     main_input_name = "input_ids"
@@ -228,9 +233,10 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        cache_field: dict[str, Any] = {CACHE_FIELD: cache}  # the field's name depends on the transformers version
         return Seq2SeqLMOutput(
             loss=loss, logits=logits, encoder_last_hidden_state=memory,
-            cross_attentions=tuple(cross_attentions) if output_attentions else None, **{CACHE_FIELD: cache},
+            cross_attentions=tuple(cross_attentions) if output_attentions else None, **cache_field,
         )
 
 

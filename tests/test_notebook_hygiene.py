@@ -113,3 +113,14 @@ def test_every_markdown_table_renders(doc: str) -> None:
             header, delimiter = _cells(lines[i - 1]), _cells(lines[i])
             assert len(header) == len(delimiter), f"{doc}:{i}: {len(header)} header cells, {len(delimiter)} delimiters"
     assert tables >= (3 if doc == "README.md" else 0)
+
+
+def test_make_lab_leaves_the_network_choice_to_the_notebook() -> None:
+    """`make lab` exported HF_HUB_OFFLINE=1 (the Makefile set it for every target): ONLINE = None could never
+    detect a network in the command learners use. The tests and runs keep it."""
+    import re
+
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert not re.search(r"^export HF_HUB_OFFLINE", text, re.MULTILINE), "a global export reaches make lab too"
+    [targets] = re.findall(r"^([\w ]+): export HF_HUB_OFFLINE := 1$", text, re.MULTILINE)
+    assert "lab" not in targets.split() and {"test", "nbmake", "run", "fresh"} <= set(targets.split())

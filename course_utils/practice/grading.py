@@ -80,10 +80,11 @@ def fail(case: str, expected: Any, got: Any, hint: str) -> Fail:
     return Fail(f"\n  input:    {case}\n  expected: {expected_text}\n  got:      {got_text}\n  hint:     {hint}")
 
 
-def require_callable(candidate: Any, what: str, example: str) -> None:
-    """Fail (as feedback, not a crash) when the learner passed something that is not a function or class."""
+def require_callable(candidate: Any, what: str, example: str) -> Callable[..., Any]:
+    """``candidate`` if it is a function or class; fail (as feedback, not a crash) when the learner passed
+    something else."""
     if callable(candidate):
-        return
+        return candidate
     got = f"{type(candidate).__name__} {show(candidate, 80)}"
     raise fail(example, f"your {what} itself (something callable)", got,
                f"pass the {what} without calling it: {example}")

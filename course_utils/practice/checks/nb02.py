@@ -26,8 +26,8 @@ def check_softplus_backward(function: type, trials: int = 20, seed: int | None =
     rng, gen = random_sources(seed)
 
     def body(current: dict[str, str]) -> None:
-        apply = getattr(function, "apply", None)
-        require_callable(apply, "autograd.Function class", "check_softplus_backward(SoftplusFn)")
+        apply = require_callable(getattr(function, "apply", None), "autograd.Function class",
+                                 "check_softplus_backward(SoftplusFn)")
         for _ in range(trials):
             shape = _shape(rng)
             x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3).requires_grad_()
@@ -161,7 +161,8 @@ def check_sgd_step(fn: Callable, trials: int = 20, seed: int | None = None) -> C
             frozen = trial % 3 == 2
             if frozen:
                 params.append(torch.randn(3, generator=gen).requires_grad_())  # no gradient will reach it
-            loss = sum(((p - 1) ** 2 * rng.uniform(0.5, 2)).sum() for p in params[: len(params) - frozen])
+            loss = sum((((p - 1) ** 2 * rng.uniform(0.5, 2)).sum() for p in params[: len(params) - frozen]),
+                       torch.zeros(()))
             loss.backward()
             lr = rng.choice([0.1, 0.01, 0.5])
             before = [(p, p.detach().clone(), None if p.grad is None else p.grad.clone()) for p in params]

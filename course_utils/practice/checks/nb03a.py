@@ -50,7 +50,8 @@ def check_affine(cls: type, trials: int = 20, seed: int | None = None) -> CheckR
             n_in, n_out = rng.randint(1, 6), rng.randint(1, 6)
             case = current["case"] = f"Affine({n_in}, {n_out})"
             module = _build(cls, case, n_in, n_out)
-            shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
+            params = dict(module.named_parameters())
+            shapes = {name: tuple(p.shape) for name, p in params.items()}
             want = {"weight": (n_out, n_in), "bias": (n_out,)}
             if shapes != want:
                 hint = ("wrap the tensors in nn.Parameter(...) so the module registers them" if not shapes else
@@ -63,7 +64,7 @@ def check_affine(cls: type, trials: int = 20, seed: int | None = None) -> CheckR
             x = torch.randn(*batch, n_in, generator=gen)
             current["case"] = f"{case}(x) with x of shape {tuple(x.shape)}"
             got = module(x)
-            expected = F.linear(x, module.weight, module.bias)
+            expected = F.linear(x, params["weight"], params["bias"])
             if problem := tensor_problem(got, expected, atol=1e-5):
                 raise fail(current["case"], show(expected, 120), show(got, 120),
                            f"{problem}; forward returns x @ self.weight.T + self.bias")

@@ -21,7 +21,7 @@ from course_utils.practice.grading import CheckResult, exercise, fail, require_c
 
 
 # --- Exercise 1: the output size of a conv or pooling layer ---------------------------------------------------
-def _size_hint(got: float, size: int, k: int, s: int, p: int, d: int) -> str:
+def _size_hint(got: numbers.Real, size: int, k: int, s: int, p: int, d: int) -> str:
     """Name the usual slip behind a wrong output size."""
     span = d * (k - 1) + 1  # pixels one (dilated) kernel covers
     if isinstance(got, float) and not got.is_integer():

@@ -105,9 +105,9 @@ def check_top_k_accuracy(fn: Callable, trials: int = 20, seed: int | None = None
             got = fn(logits.clone(), targets.clone(), k)
             if isinstance(got, torch.Tensor) and got.numel() == 1:
                 got = got.item()
-            if not isinstance(got, numbers.Real) or abs(got - want) > 1e-6:
+            if not isinstance(got, numbers.Real) or abs(float(got) - want) > 1e-6:
                 hint = ("a fraction of the rows, not a count: divide by N" if isinstance(got, numbers.Real)
-                        and got > 1 else "logits.topk(k, dim=1).indices, then is the target among them? "
+                        and float(got) > 1 else "logits.topk(k, dim=1).indices, then is the target among them? "
                         "(== targets[:, None]).any(dim=1)")
                 raise fail(case, want, got, hint)
 

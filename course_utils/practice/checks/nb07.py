@@ -10,7 +10,9 @@ classifiers built from a config.
 from __future__ import annotations
 
 import numbers
+import random
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +21,7 @@ from transformers import (
     BertForSequenceClassification,
     DistilBertConfig,
     DistilBertForSequenceClassification,
+    PreTrainedModel,
 )
 
 from course_utils.practice.checks._common import random_sources
@@ -74,9 +77,11 @@ def check_macro_scores(fn: Callable, trials: int = 20, seed: int | None = None) 
             case = current["case"] = f"macro_scores(labels={labels.tolist()}, preds={preds.tolist()}) ({how})"
             want = (_macro_f1(labels, preds), _balanced_accuracy(labels, preds))
             got = fn(labels.copy(), preds.copy())
-            pair = tuple(_number(v) for v in got) if isinstance(got, (tuple, list)) and len(got) == 2 else None
-            if pair is None or None in pair:
+            two = isinstance(got, (tuple, list)) and len(got) == 2
+            f1, balanced = (_number(got[0]), _number(got[1])) if two else (None, None)
+            if f1 is None or balanced is None:
                 raise fail(case, f"a pair of numbers {want}", got, "return (f1_macro, balanced_accuracy)")
+            pair = (f1, balanced)
             if any(np.isnan(pair)):
                 raise fail(case, want, got, "a class never predicted has precision 0/0: count its F1 as 0 "
                            "(2TP / (2TP + FP + FN) never divides by zero)")
@@ -112,7 +117,7 @@ def check_pad_collate(fn: Callable, trials: int = 20, seed: int | None = None) -
             pad_id, batch = rng.choice([0, 1, 3, 99]), rng.randint(1, 5)
             lengths = [rng.randint(1, 7) for _ in range(batch)]
             ids = [[rng.choice([t for t in range(4, 40) if t != pad_id]) for _ in range(n)] for n in lengths]
-            examples = [{"input_ids": row, "label": rng.randint(0, 2)} for row in ids]
+            examples: list[dict[str, Any]] = [{"input_ids": row, "label": rng.randint(0, 2)} for row in ids]
             case = current["case"] = f"pad_collate({examples}, pad_id={pad_id})"
             width = max(lengths)
             want = {
@@ -185,17 +190,20 @@ def check_warmup_linear(fn: Callable, trials: int = 20, seed: int | None = None)
 
 
 # --- Exercise 4: freeze the encoder, train the head -----------------------------------------------------------
-def _tiny_classifier(rng: object, kind: str) -> torch.nn.Module:
+def _tiny_classifier(rng: random.Random, kind: str) -> PreTrainedModel:
     labels = rng.randint(2, 4)
     with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
         torch.manual_seed(rng.randrange(2**31))
+        # num_labels is a keyword the configs take at run time (a property of PreTrainedConfig), not one of the
+        # dataclass fields their typed signature lists.
         if kind == "bert":
-            config = BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=16, max_position_embeddings=16, num_labels=labels)
-            return BertForSequenceClassification(config)
-        config = DistilBertConfig(vocab_size=40, dim=8, n_layers=1, n_heads=2, hidden_dim=16,
-                                  max_position_embeddings=16, num_labels=labels)
-        return DistilBertForSequenceClassification(config)
+            bert = BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1,  # type: ignore[call-arg]
+                              num_attention_heads=2, intermediate_size=16, max_position_embeddings=16,
+                              num_labels=labels)
+            return BertForSequenceClassification(bert)
+        distilbert = DistilBertConfig(vocab_size=40, dim=8, n_layers=1, n_heads=2,  # type: ignore[call-arg]
+                                      hidden_dim=16, max_position_embeddings=16, num_labels=labels)
+        return DistilBertForSequenceClassification(distilbert)
 
 
 @exercise("07", "freeze_all_but_head")

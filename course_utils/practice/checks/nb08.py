@@ -60,11 +60,11 @@ def check_add_counts(fn: Callable, trials: int = 10, seed: int | None = None) ->
 
     def body(current: dict[str, str]) -> None:
         require_callable(fn, "function", "check_add_counts(add_counts)")
-        sample = {"text": _texts(rng, 3), "label": [0, 1, 2]}
+        texts = _texts(rng, 3)
+        sample: dict[str, list[str] | list[int]] = {"text": texts, "label": [0, 1, 2]}
         current["case"] = f"add_counts({sample})"
         got = fn({k: list(v) for k, v in sample.items()})
-        want = {"n_words": [_counts(t)[0] for t in sample["text"]],
-                "n_hashtags": [_counts(t)[1] for t in sample["text"]]}
+        want = {"n_words": [_counts(t)[0] for t in texts], "n_hashtags": [_counts(t)[1] for t in texts]}
         if not isinstance(got, dict) or any(not isinstance(got.get(k), (list, tuple)) for k in want):
             raise fail(current["case"], want, got, "a batched function gets a dict of LISTS and returns one: "
                        '{"n_words": [one count per text], "n_hashtags": [...]}')

@@ -7,9 +7,13 @@ import random
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from course_utils.practice.checks._common import random_sources
 from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 _LETTERS = list("abcdefXYZ") + list("ÁÉÍÓÚÑÜáéíóúñü")
 _ODD = ["ﬁ", "Ｄ", "ｉ", "½", "e\u0301", "Ä"]  # a ligature, full-width letters, a fraction, a combining accent
@@ -103,7 +107,7 @@ def check_pre_tokenizer(fn: Callable, trials: int = 40, seed: int | None = None)
 
 
 # --- Exercise 3: a post-processor -----------------------------------------------------------------------------
-def _word_level(rng: random.Random) -> tuple[object, list[str]]:
+def _word_level(rng: random.Random) -> tuple[Tokenizer, list[str]]:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     words = rng.sample(["god", "said", "let", "there", "be", "light", "and", "dios", "dijo", "luz", "sea"], 7)

@@ -66,6 +66,11 @@ def check_training_memory(fn: Callable, trials: int = 20, seed: int | None = Non
 
 
 # --- Exercise 2: accumulation over uneven micro-batches -------------------------------------------------------
+def _flat_grads(model: nn.Module) -> torch.Tensor:
+    """Every parameter's gradient in one flat vector, zeros where ``.grad`` is None."""
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in model.parameters()])
+
+
 def _net(rng: random.Random, features: int) -> nn.Module:
     torch.manual_seed(rng.randrange(2**31))
     return nn.Sequential(nn.Linear(features, 5), nn.Tanh(), nn.Linear(5, 1)).double()
@@ -94,9 +99,10 @@ def check_accumulate_gradients(fn: Callable, trials: int = 20, seed: int | None 
             stale = trial % 2 == 1
             junk = torch.zeros(0, dtype=torch.float64)
             if stale:  # an earlier step's gradient, still there
-                for p in model.parameters():
-                    p.grad = torch.randn(p.shape, generator=gen, dtype=torch.float64)
-                junk = torch.cat([p.grad.flatten() for p in model.parameters()])
+                old_grads = [torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in model.parameters()]
+                for p, old_grad in zip(model.parameters(), old_grads):
+                    p.grad = old_grad
+                junk = torch.cat([g.flatten() for g in old_grads])
             before = [p.detach().clone() for p in model.parameters()]
             case = current["case"] = (f"accumulate_gradients(model, MSELoss(), inputs of shape {tuple(x.shape)}, "
                                       f"targets, micro_batch_size={micro})"
@@ -106,9 +112,7 @@ def check_accumulate_gradients(fn: Callable, trials: int = 20, seed: int | None 
                 if not torch.equal(p.detach(), old):
                     raise fail(case, "the parameters unchanged", "they changed",
                                "only accumulate the gradients: no optimizer step here")
-            got = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                             for p in model.parameters()])
-            want = torch.cat([p.grad.flatten() for p in reference.parameters()])
+            got, want = _flat_grads(model), _flat_grads(reference)
             if problem := tensor_problem(got, want, atol=1e-12, rtol=1e-9):
                 ratio = (got.norm() / want.norm()).item() if want.norm() > 0 else float("nan")
                 k = -(-n // micro)

@@ -29,6 +29,7 @@ IGNORE = -100  # the label that PyTorch's cross-entropy (and every Hugging Face 
 def _lora_parts(layer: nn.Module, base: nn.Linear, r: int, case: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The layer's ``A`` [r, in] and ``B`` [out, r]; fail with a hint when they are missing or misshapen."""
     want = {"A": (r, base.in_features), "B": (base.out_features, r)}
+    parts: dict[str, nn.Parameter] = {}
     for name, shape in want.items():
         got = getattr(layer, name, None)
         if not isinstance(got, nn.Parameter) or tuple(got.shape) != shape:
@@ -36,7 +37,8 @@ def _lora_parts(layer: nn.Module, base: nn.Linear, r: int, case: str) -> tuple[t
             raise fail(case, f"self.{name}: an nn.Parameter of shape {shape}", what,
                        "A is [r, in_features] (it reads x), B is [out_features, r] (it writes the output); "
                        "wrap them in nn.Parameter so they are trained")
-    return layer.A, layer.B
+        parts[name] = got
+    return parts["A"], parts["B"]
 
 
 def _lora_cases(cls: Callable, trials: int, rng: random.Random, gen: torch.Generator,

@@ -7,6 +7,7 @@ The tiny models are built under ``torch.random.fork_rng``: a checker never moves
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import numbers
@@ -92,7 +93,7 @@ def check_clipped_probabilities_no_break(fn: Callable, trials: int = 6, seed: in
         require_callable(fn, "function", "check_clipped_probabilities_no_break(clipped_probabilities_no_break)")
         for trial in range(trials):
             features, classes, batch = rng.randint(2, 6), rng.randint(2, 5), rng.randint(1, 6)
-            model = _seeded(rng, lambda f=features, c=classes: nn.Linear(f, c))
+            model = _seeded(rng, functools.partial(nn.Linear, features, classes))
             spread = rng.choice([0.5, 1.0]) if trial % 2 else rng.choice([8.0, 20.0])
             images = torch.randn(batch, features, generator=gen) * spread
             with torch.no_grad():
@@ -125,6 +126,10 @@ def check_clipped_probabilities_no_break(fn: Callable, trials: int = 6, seed: in
 
 
 # --- Exercise 3: data parallelism, simulated ------------------------------------------------------------------
+def _mlp(features: int, hidden: int, classes: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(features, hidden), nn.Tanh(), nn.Linear(hidden, classes))
+
+
 @exercise("13", "data_parallel_gradients")
 def check_data_parallel_gradients(fn: Callable, trials: int = 6, seed: int | None = None) -> CheckResult:
     """Check ``data_parallel_gradients(model, loss_fn, inputs, targets, world_size)``: simulate ``world_size``
@@ -140,12 +145,12 @@ def check_data_parallel_gradients(fn: Callable, trials: int = 6, seed: int | Non
             world, per_rank = rng.choice([2, 2, 3, 4]), rng.randint(1, 6)
             features, hidden, classes = rng.randint(2, 5), rng.randint(2, 6), rng.randint(2, 4)
             sizes = (features, hidden, classes)
-            model = _seeded(rng, lambda s=sizes: nn.Sequential(nn.Linear(s[0], s[1]), nn.Tanh(), nn.Linear(s[1], s[2])))
+            model = _seeded(rng, functools.partial(_mlp, *sizes))
             inputs = torch.randn(world * per_rank, features, generator=gen)
             targets = torch.randint(0, classes, (world * per_rank,), generator=gen)
             reference = copy.deepcopy(model)
             F.cross_entropy(reference(inputs), targets).backward()
-            want = [p.grad for p in reference.parameters()]
+            want = [p.grad if p.grad is not None else torch.zeros_like(p) for p in reference.parameters()]
             calls: list[int] = []
 
             def loss_fn(logits: torch.Tensor, labels: torch.Tensor, calls: list[int] = calls) -> torch.Tensor:
