@@ -224,3 +224,17 @@ def test_run_all_of_a_student_edition_with_broken_answers_completes(tmp_path: Pa
     text = (tmp_path / "out" / "01_tensors.ipynb").read_text()
     assert "your cell has a syntax error" in text and "my bug" in text
     assert "progress: 0 of 3 exercises passed; 3 failing (windows_view, broadcast_shape, pairwise_sq_dists)" in text
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answer", "right"),
+    [(0.33, 1 / 3, True), (0.333, 1 / 3, True), (1.42, 4.25 / 3, True), (1.4167, 4.25 / 3, True),
+     (0.3, 1 / 3, False), (0.34, 1 / 3, False), (0.67, 2 / 3, True), (0.66, 2 / 3, False), (3, 3, True),
+     (3, 3.4, False), (2.5e-05, 2.4999e-05, True), ([0.33, 0.67], [1 / 3, 2 / 3], True), (12000.0, 12345.6, False)],
+)
+def test_predict_then_reveal_accepts_a_reasonable_rounding(prediction: object, answer: object, right: bool) -> None:
+    """0.33 for 1/3 was "Not quite" (a relative tolerance of 1e-3): a typed number now matches the answer rounded
+    to the precision typed, from two significant digits on."""
+    from course_utils.practice.reveal import reveal
+
+    assert reveal(prediction, answer) is right

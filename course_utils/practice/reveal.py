@@ -23,12 +23,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+MIN_DIGITS = 2  # a typed number is compared to the answer rounded to its own precision, from 2 significant digits
+
+
+def significant_digits(number: float) -> int:
+    """How many significant digits a typed float carries: 0.33 -> 2, 1.4167 -> 5, 2e-05 -> 1."""
+    mantissa = f"{abs(number):.15g}".split("e")[0].replace(".", "").lstrip("0")
+    return max(len(mantissa), 1)
+
+
+def _same_number(p: float, a: float, tolerance: float) -> bool:
+    """Within the relative ``tolerance``, or equal to the answer rounded to the digits the learner typed."""
+    if math.isclose(p, a, rel_tol=tolerance, abs_tol=1e-12):
+        return True
+    if isinstance(p, int) or not math.isfinite(p) or not math.isfinite(a):
+        return False
+    digits = significant_digits(p)
+    return digits >= MIN_DIGITS and math.isclose(float(f"{a:.{digits}g}"), p, rel_tol=1e-12, abs_tol=1e-15)
+
+
 def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
     p, a = _plain(prediction), _plain(answer)
     if isinstance(a, bool) or isinstance(p, bool):
         return isinstance(p, bool) and isinstance(a, bool) and p == a
     if isinstance(a, (int, float)) and isinstance(p, (int, float)):
-        return math.isclose(p, a, rel_tol=tolerance, abs_tol=1e-12)
+        return _same_number(p, a, tolerance)
     if isinstance(a, str) and isinstance(p, str):
         return " ".join(p.lower().split()) == " ".join(a.lower().split())
     if isinstance(a, (set, frozenset)) and isinstance(p, Iterable) and not isinstance(p, (str, dict)):
@@ -54,8 +73,9 @@ def reveal(prediction: Any, answer: Any, what: str = "the answer", explain: str 
     """Compare the learner's ``prediction`` with the computed ``answer`` and say so; never raises.
 
     Returns True (right), False (not quite) or None (no prediction written: ``prediction`` is None).
-    Numbers match within a relative ``tolerance`` (a typed 1.4167 matches 4.25 / 3); shapes, lists and tuples
-    element by element; text ignoring case and spacing; sets in any order.
+    A number matches when it is the answer rounded to the precision you typed, from two significant digits on
+    (0.33 for 1/3, 1.4167 or 1.42 for 4.25 / 3; 0.3 is too rough), or within a relative ``tolerance``;
+    shapes, lists and tuples element by element; text ignoring case and spacing; sets in any order.
     """
     from course_utils.validation import require_number, require_str
 
