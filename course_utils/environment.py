@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from course_utils import pinned
 from course_utils.errors import UnknownNameError
+from course_utils.validation import require_seed
 
 SMOKE_ENV = "COURSE_SMOKE"
 OFFLINE_ENVS = ("COURSE_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -56,15 +57,6 @@ def smoke_mode(value: bool | str | int | None = None) -> bool:
     raise ValueError(f"cannot read smoke mode from {raw!r}: use 1/0, true/false, yes/no (e.g. {SMOKE_ENV}=1)")
 
 
-def check_seed(seed: object) -> int:
-    """Return ``seed`` if it is a usable seed (an int in [0, 2**32)); else raise a TypeError/ValueError."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int such as 0 or 42, got {type(seed).__name__} {seed!r}")
-    if not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
-    return int(seed)
-
-
 def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) and return a seeded ``torch.Generator``.
 
@@ -72,7 +64,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generato
     and augmentation give the same numbers on every rerun. ``deterministic`` asks PyTorch for deterministic
     kernels where it has them (it warns, not fails, where it has none).
     """
-    seed = check_seed(seed)
+    seed = require_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
