@@ -13,11 +13,19 @@ import os
 from course_utils.validation import require_int, require_positive_int
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on: the affinity mask where the OS has one (a container or ``taskset`` may
+    allow fewer cores than the machine has), else ``os.cpu_count()``."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def threads_for(jobs: int = 1, workers: int = 0) -> int:
     """Compute threads for one of ``jobs`` processes running at once, each with ``workers`` loader workers."""
     jobs = require_positive_int("jobs", jobs, example="2")
     workers = require_int("workers", workers, minimum=0, example="2 (DataLoader workers, or 0)")
-    return max(1, (os.cpu_count() or 1) // jobs - workers)
+    return max(1, available_cores() // jobs - workers)
 
 
 def thread_env(threads: int) -> dict[str, str]:

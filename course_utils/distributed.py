@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.cpu import thread_env
+from course_utils.cpu import available_cores, thread_env  # one core-count policy (cpu.py)
 from course_utils.errors import CourseError
 from course_utils.validation import describe, require_bool, require_int, require_positive_int, require_positive_number
 
@@ -82,13 +82,6 @@ def rank_lines(output: str, rank: int) -> str:
         if match and int(match.group(1)) == rank:
             lines.append(match.group(2))
     return "\n".join(lines)
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (the affinity mask where the OS has one, else ``os.cpu_count()``)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def port_in_use(port: int, host: str = "") -> bool:

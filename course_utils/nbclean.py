@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import nbformat
@@ -50,6 +51,12 @@ def unstripped(files: list[Path]) -> list[str]:
     return out
 
 
+def notebook_files(paths: Iterable[Path | str]) -> list[Path]:
+    """The notebooks named by ``paths``: a file as it is, a folder's ``*.ipynb``; sorted (the one glob rule of
+    every command that takes notebooks or folders: lint, sync, student)."""
+    return sorted(f for p in map(Path, paths) for f in ([p] if p.is_file() else p.glob("*.ipynb")))
+
+
 def strip(files: list[Path]) -> None:
     """Strip ``files`` in place with nbstripout."""
     subprocess.run([*NBSTRIPOUT, *map(str, files)], check=True)
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="only report; exit 1 on any problem")
     args = parser.parse_args(argv)
-    files = sorted(f for p in args.paths for f in ([p] if p.is_file() else p.glob("*.ipynb")))
+    files = notebook_files(args.paths)
     if not files:
         print("no notebooks found", file=sys.stderr)
         return 1

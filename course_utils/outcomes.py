@@ -16,7 +16,7 @@ from course_utils.validation import describe, require_number, require_str
 METRICS_MIME = "application/vnd.course.metrics+json"
 
 
-def _plain(value: Any) -> Any:
+def _recordable(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         value = value.item()
     if isinstance(value, float):
@@ -43,7 +43,7 @@ def record(**metrics: Any) -> dict[str, Any]:
     """Show ``metrics`` in the notebook and store them in its output for ``course_utils.runner``."""
     if not metrics:
         raise ValueError("record() needs at least one metric, e.g. record(accuracy=0.93)")
-    clean = {name: _plain(value) for name, value in metrics.items()}
+    clean = {name: _recordable(value) for name, value in metrics.items()}
     text = ", ".join(f"{k}={v}" for k, v in clean.items())
     try:
         from IPython.display import display

@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--repo"]:
         set_repository(args[1])
         args = args[2:]
-    files = sorted(f for p in map(Path, args) for f in ([p] if p.is_file() else p.glob("*.ipynb")))
+    from course_utils.nbclean import notebook_files
+
+    files = notebook_files(args)
     for f in files:
         if sync(f):
             print(f"synced {f}")

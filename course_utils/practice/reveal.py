@@ -14,7 +14,7 @@ from typing import Any
 from course_utils.practice.feedback import show
 
 
-def _plain(value: Any) -> Any:
+def _comparable(value: Any) -> Any:
     """Python values for comparison: tensors/arrays -> lists or numbers, torch.Size -> tuple."""
     if hasattr(value, "tolist") and callable(value.tolist):
         return value.tolist()
@@ -43,7 +43,7 @@ def _same_number(p: float, a: float, tolerance: float) -> bool:
 
 
 def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
-    p, a = _plain(prediction), _plain(answer)
+    p, a = _comparable(prediction), _comparable(answer)
     if isinstance(a, bool) or isinstance(p, bool):
         return isinstance(p, bool) and isinstance(a, bool) and p == a
     if isinstance(a, (int, float)) and isinstance(p, (int, float)):
@@ -62,7 +62,7 @@ def _same(prediction: Any, answer: Any, tolerance: float) -> bool:
 def _brief(value: Any) -> str:
     """A value for a reveal message: numbers to 6 significant digits, the rest as ``show`` gives it."""
 
-    value = _plain(value)
+    value = _comparable(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return show(value, 200)

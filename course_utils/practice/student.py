@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("student"), help="folder for the student editions")
     parser.add_argument("--check", action="store_true", help="only check that --out and the references are in step")
     args = parser.parse_args(argv)
-    files = sorted(f for p in args.paths for f in ([p] if p.is_file() else p.glob("*.ipynb")))
+    from course_utils.nbclean import notebook_files
+
+    files = notebook_files(args.paths)
     if not files:
         print("no notebooks found", file=sys.stderr)
         return 1
