@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
 
-from course_utils.validation import require_bool, require_int, require_positive_int, require_seed
+from course_utils.validation import require_bool, require_int, require_positive_int, require_seed, require_token_tensor
 
 
 class TokenBudgetBatchSampler(Sampler[list[int]]):
@@ -68,6 +68,16 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         return len(self.batches)
 
 
+def shift_right(labels: torch.Tensor, start: int, pad: int) -> torch.Tensor:
+    """Decoder inputs from labels (teacher forcing): [y1 y2 ... </s>] -> [<s> y1 y2 ...], and -100 -> pad."""
+    require_token_tensor("labels", labels, what="target token ids (-100 = ignored)")
+    start, pad = require_int("start", start, minimum=0), require_int("pad", pad, minimum=0)
+    shifted = torch.full_like(labels, pad)
+    shifted[:, 0] = start
+    shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, pad)
+    return shifted
+
+
 class Seq2SeqCollator:
     """Pad rows {"input_ids": [...], "labels": [...]} into input_ids, attention_mask, decoder_input_ids, labels.
 
@@ -99,11 +109,10 @@ class Seq2SeqCollator:
             raise ValueError("a row has no source or no label tokens: tokenize with the tokenizer (it adds <s>, </s>)")
         input_ids = self._pad([r["input_ids"] for r in rows], self.pad_id)
         labels = self._pad([r["labels"] for r in rows], -100)
-        decoder_input_ids = torch.cat([torch.full_like(labels[:, :1], self.start_id), labels[:, :-1]], dim=1)
         return {
             "input_ids": input_ids,
             "attention_mask": (input_ids != self.pad_id).long(),
-            "decoder_input_ids": decoder_input_ids.masked_fill(decoder_input_ids == -100, self.pad_id),
+            "decoder_input_ids": shift_right(labels, self.start_id, self.pad_id),
             "labels": labels,
         }
 

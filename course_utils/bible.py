@@ -32,7 +32,7 @@ from typing import Any
 from course_utils.cache import cached
 from course_utils.dependencies import require_package
 from course_utils.errors import CorpusDownloadError
-from course_utils.splits import split_indices
+from course_utils.splits import train_validation_test
 from course_utils.validation import (
     require_fractions_leave_room,
     require_int,
@@ -276,10 +276,7 @@ def bible_pairs(
             continue
         rows.append({"ref": row["ref"], "en": en, "es": es})
     full = datasets.Dataset.from_list(rows)
-    train, val, test = split_indices(len(full), seed, val_fraction, test_fraction)
-    return datasets.DatasetDict(
-        {"train": full.select(train), "validation": full.select(val), "test": full.select(test)}
-    )
+    return train_validation_test(full, seed, val_fraction, test_fraction)
 
 
 def english_text(max_chars: int | None = None) -> str:

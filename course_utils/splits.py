@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from course_utils.validation import require_fractions_leave_room, require_int, require_seed
@@ -26,3 +28,14 @@ def split_indices(n: int, seed: int, *fractions: float) -> list[np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     cuts = np.cumsum([n - sum(sizes), *sizes[:-1]])
     return np.split(order, cuts)
+
+
+def train_validation_test(full: Any, seed: int, val_fraction: float, test_fraction: float) -> Any:
+    """A ``datasets.Dataset`` cut by :func:`split_indices` into the ``DatasetDict`` every course dataset returns
+    (train / validation / test). Surnames are split per language instead (``surnames.stratified_split``): some
+    languages have a few dozen names, and a plain shuffle could leave one out of a split."""
+    import datasets
+
+    train, val, test = split_indices(len(full), seed, val_fraction, test_fraction)
+    parts = {"train": full.select(train), "validation": full.select(val), "test": full.select(test)}
+    return datasets.DatasetDict(parts)

@@ -26,6 +26,7 @@ from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 from course_utils.attention import padding_mask
+from course_utils.batching import shift_right  # one copy: the collator and the model share it
 from course_utils.transformer_blocks import DecoderBlock, EncoderBlock, sinusoidal_positions
 from course_utils.validation import (
     require_bool,
@@ -251,16 +252,6 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
             raise ValueError(f"max_new_tokens={new_tokens} plus the start token exceeds max_positions="
                              f"{self.config.max_positions}: ask for at most {self.config.max_positions - 1}")
         return super().generate(*args, **kwargs)
-
-
-def shift_right(labels: torch.Tensor, start: int, pad: int) -> torch.Tensor:
-    """Decoder inputs from labels (teacher forcing): [y1 y2 ... </s>] -> [<s> y1 y2 ...], and -100 -> pad."""
-    require_token_tensor("labels", labels, what="target token ids (-100 = ignored)")
-    start, pad = require_int("start", start, minimum=0), require_int("pad", pad, minimum=0)
-    shifted = torch.full_like(labels, pad)
-    shifted[:, 0] = start
-    shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, pad)
-    return shifted
 
 
 def register_translation_model() -> None:

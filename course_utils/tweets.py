@@ -11,7 +11,7 @@ import numpy as np
 
 from course_utils.dependencies import require_package
 from course_utils.errors import MissingDependencyError
-from course_utils.splits import split_indices
+from course_utils.splits import train_validation_test
 from course_utils.validation import (
     require_choice,
     require_fraction,
@@ -82,7 +82,4 @@ def sentiment_tweets(
     labels = [labels[i] for i in order]
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
     full = datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features)
-    train, val, test = split_indices(len(full), seed, val_fraction, test_fraction)
-    return datasets.DatasetDict(
-        {"train": full.select(train), "validation": full.select(val), "test": full.select(test)}
-    )
+    return train_validation_test(full, seed, val_fraction, test_fraction)
