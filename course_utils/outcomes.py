@@ -44,18 +44,29 @@ def record(**metrics: Any) -> dict[str, Any]:
     if not metrics:
         raise ValueError("record() needs at least one metric, e.g. record(accuracy=0.93)")
     clean = {name: _recordable(value) for name, value in metrics.items()}
-    text = ", ".join(f"{k}={v}" for k, v in clean.items())
-    try:
-        from IPython.display import display
-
-        display({METRICS_MIME: clean, "text/plain": f"recorded: {text}"}, raw=True)
-    except ImportError:  # pragma: no cover - IPython is installed with the course
-        print(f"recorded: {text}")
+    _show(clean, "recorded: " + ", ".join(f"{k}={v}" for k, v in clean.items()))
     return clean
 
 
-def expect(name: str, value: float, at_least: float | None = None, at_most: float | None = None) -> float:
+def _show(metrics: dict[str, Any], text: str) -> None:
+    """One output line: ``text`` for the reader, ``metrics`` (under METRICS_MIME) for the runner's summary."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is installed with the course
+        print(text)
+        return
+    if get_ipython() is None:  # plain Python (a script, a test): the text alone
+        print(text)
+        return
+    display({METRICS_MIME: metrics, "text/plain": text}, raw=True)
+
+
+def expect(name: str, value: float, at_least: float | None = None, at_most: float | None = None) -> None:
     """Record ``name=value`` and check it against a bar; raise ``AssertionError`` if it is missed.
+
+    One line per check ("ok: accuracy = 0.93 (>= 0.9)"), which also carries the metric for the runner; it
+    returns nothing, so a cell that ends with an ``expect`` shows no stray number.
 
     Use it for the outcome checks that end each notebook, e.g.
     ``expect("test_accuracy", acc, at_least=0.9 if not SMOKE else 0.3)``. The bars must be finite numbers (a
@@ -73,15 +84,17 @@ def expect(name: str, value: float, at_least: float | None = None, at_most: floa
         raise ValueError(f"expect({name!r}): at_least={at_least:g} is above at_most={at_most:g}, so no value can "
                          "pass; swap them")
     number = _one_number(name, value)  # checked unrounded
-    record(**{name: number})
+    failure = None
     if math.isnan(number):
-        raise AssertionError(f"outcome check failed: {name} is NaN (training diverged?)")
-    if at_least is not None and number < at_least:
-        raise AssertionError(f"outcome check failed: {name} = {number:.4g}, must be >= {at_least}")
-    if at_most is not None and number > at_most:
-        raise AssertionError(f"outcome check failed: {name} = {number:.4g}, must be <= {at_most}")
+        failure = f"outcome check failed: {name} is NaN (training diverged?)"
+    elif at_least is not None and number < at_least:
+        failure = f"outcome check failed: {name} = {number:.4g}, must be >= {at_least}"
+    elif at_most is not None and number > at_most:
+        failure = f"outcome check failed: {name} = {number:.4g}, must be <= {at_most}"
+    if failure is not None:
+        record(**{name: number})  # the summary shows the value that missed its bar
+        raise AssertionError(failure)
     bars = " and ".join(
         f"{op} {bar}" for op, bar in ((">=", at_least), ("<=", at_most)) if bar is not None
     )
-    print(f"ok: {name} = {number:.4g} ({bars})")
-    return number
+    _show({name: _recordable(number)}, f"ok: {name} = {number:.4g} ({bars})")

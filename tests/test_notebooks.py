@@ -47,6 +47,32 @@ def test_notebook_runs_in_smoke_mode(notebook: Path) -> None:
         pytest.fail(f"{notebook.name} {result.status} after {result.seconds:.0f} s: {result.error}\n{tail}")
     assert result.device != "?", f"{notebook.name} did not record its device (call record(device=...))"
     assert set(result.metrics) - {"smoke"}, f"{notebook.name} recorded no headline metric"
+    assert output_noise(out_dir / notebook.name) == []
+
+
+def output_noise(executed: Path) -> list[str]:
+    """What a learner reading the saved outputs does not need: a value displayed after the set-up cell or at the
+    end of the outcome checks, a metric shown twice in one cell ("recorded: x=..." and then "ok: x = ...")."""
+    import re
+
+    import nbformat
+
+    from course_utils.setup_cell import SETUP_MARK
+
+    code = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    found = []
+    for index, cell in enumerate(code):
+        shown = [o for o in cell.get("outputs", []) if o.get("output_type") == "execute_result"]
+        if shown and (SETUP_MARK in cell.source or index == len(code) - 1):
+            where = "the set-up cell" if SETUP_MARK in cell.source else "the last cell"
+            found.append(f"{where} displays a stray value: {shown[0]['data'].get('text/plain', '')[:80]}")
+        text = "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                         for o in cell.get("outputs", []))
+        recorded = set(re.findall(r"recorded: (\w+)=", text))
+        twice = sorted(recorded & set(re.findall(r"^ok: (\w+) = ", text, re.MULTILINE)))
+        if twice:
+            found.append(f"cell {index + 1} shows {', '.join(twice)} twice (recorded, then ok)")
+    return found
 
 
 @pytest.mark.notebook

@@ -61,15 +61,15 @@ def classify(results: Mapping[str, Any]) -> Progress:
     return progress
 
 
-def report(results: Mapping[str, Any], require_all: bool = True) -> Progress:
-    """Print the notebook's progress line; with ``require_all`` (teacher edition) fail unless every one passed."""
+def report(results: Mapping[str, Any], require_all: bool = True) -> None:
+    """Print the notebook's progress line; with ``require_all`` (teacher edition) fail unless every one passed.
+    Returns nothing, so a last cell that ends with it shows no stray value (:func:`classify` gives the groups)."""
     from course_utils.outcomes import expect
 
     progress = classify(results)
     print(f"progress: {progress.line()}")
     if require_all:
         expect("exercises_passed", len(progress.passed), at_least=len(results))
-    return progress
 
 
 def _text(outputs: list[dict[str, Any]]) -> str:
