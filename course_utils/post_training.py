@@ -42,7 +42,7 @@ def linear_layer_names(model: torch.nn.Module) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
 
 
-def check_target_modules(model: torch.nn.Module, target_modules: str | Sequence[str]) -> str | list[str]:
+def require_target_modules(model: torch.nn.Module, target_modules: str | Sequence[str]) -> str | list[str]:
     """Return ``target_modules`` if every name in it picks at least one linear layer of ``model``; else raise.
 
     PEFT matches a name against the end of each module path ("query" picks ``...attention.self.query``) and
@@ -163,7 +163,7 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"a completion must be a string or a list of chat messages, got {type(completion).__name__}")
 
 
-def check_rewards(rewards: Any, expected: int, name: str = "reward function") -> list[float]:
+def require_rewards(rewards: Any, expected: int, name: str = "reward function") -> list[float]:
     """Return ``rewards`` as floats if there is one finite reward per completion; else raise ``RewardError``."""
     expected = require_int("expected", expected, minimum=0, example="len(completions)")
     if isinstance(rewards, torch.Tensor):
@@ -196,7 +196,7 @@ def checked_reward(func: Callable[..., Any]) -> Callable[..., list[float]]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        return check_rewards(func(*args, completions=completions, **kwargs), len(completions), func.__name__)
+        return require_rewards(func(*args, completions=completions, **kwargs), len(completions), func.__name__)
 
     return wrapper
 
@@ -239,7 +239,7 @@ class SentimentReward:
                  **kwargs: Any) -> list[float]:
         """One reward per completion (TRL's calling convention; other keyword arguments are ignored)."""
         texts = [completion_text(c) for c in completions]
-        return check_rewards(self.scores(texts), len(texts), self.__name__)
+        return require_rewards(self.scores(texts), len(texts), self.__name__)
 
 
 # ---------------------------------------------------------------------------------- samples and KL

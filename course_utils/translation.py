@@ -89,7 +89,7 @@ class TranslationConfig(PreTrainedConfig):
         )
 
 
-def check_token_ids(ids: torch.Tensor, config: TranslationConfig, what: str) -> None:
+def require_token_ids(ids: torch.Tensor, config: TranslationConfig, what: str) -> None:
     """Raise a ValueError naming the problem if ``ids`` [batch, length] is empty, too long or out of the vocabulary
     (a TypeError if it is not an integer tensor)."""
     require_token_tensor(what, ids)
@@ -129,7 +129,7 @@ class TranslationEncoder(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
     ) -> BaseModelOutput:
-        check_token_ids(input_ids, self.config, "input_ids")
+        require_token_ids(input_ids, self.config, "input_ids")
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         if not attention_mask.any(dim=1).all():
@@ -183,7 +183,7 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits [batch, target length, vocab] and (if ``need_weights``) each layer's cross-attention weights."""
-        check_token_ids(decoder_input_ids, self.config, "decoder_input_ids")
+        require_token_ids(decoder_input_ids, self.config, "decoder_input_ids")
         offset = cache.get_seq_length() if cache is not None else 0  # positions continue after the cached ones
         if offset + decoder_input_ids.shape[1] > self.config.max_positions:
             raise ValueError(f"cannot decode past max_positions={self.config.max_positions}: lower max_new_tokens")

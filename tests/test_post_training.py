@@ -60,15 +60,15 @@ def test_linear_layer_names(tiny_bert) -> None:
     assert "LayerNorm" not in names
 
 
-def test_check_target_modules_accepts_real_names(tiny_bert) -> None:
-    assert pt.check_target_modules(tiny_bert, ["query", "value"]) == ["query", "value"]
-    assert pt.check_target_modules(tiny_bert, "all-linear") == "all-linear"
-    assert pt.check_target_modules(tiny_bert, r".*\.(query|key)") == r".*\.(query|key)"
+def test_require_target_modules_accepts_real_names(tiny_bert) -> None:
+    assert pt.require_target_modules(tiny_bert, ["query", "value"]) == ["query", "value"]
+    assert pt.require_target_modules(tiny_bert, "all-linear") == "all-linear"
+    assert pt.require_target_modules(tiny_bert, r".*\.(query|key)") == r".*\.(query|key)"
 
 
 def test_a_misspelt_target_module_is_an_error_that_lists_the_real_names(tiny_bert) -> None:
     with pytest.raises(ValueError, match=r"no module named \['valeu'\].*'value'"):
-        pt.check_target_modules(tiny_bert, ["query", "valeu"])
+        pt.require_target_modules(tiny_bert, ["query", "valeu"])
 
 
 def test_peft_alone_would_silently_skip_the_misspelt_name(tiny_bert) -> None:
@@ -84,11 +84,11 @@ def test_peft_alone_would_silently_skip_the_misspelt_name(tiny_bert) -> None:
 
 def test_target_modules_that_are_not_linear_layers_or_match_nothing(tiny_bert) -> None:
     with pytest.raises(ValueError, match="not a linear layer: \\['attention \\(BertAttention\\)'\\]"):
-        pt.check_target_modules(tiny_bert, ["attention"])
+        pt.require_target_modules(tiny_bert, ["attention"])
     with pytest.raises(ValueError, match="matches no linear layer"):
-        pt.check_target_modules(tiny_bert, "q_proj")
+        pt.require_target_modules(tiny_bert, "q_proj")
     with pytest.raises(ValueError, match="non-empty"):
-        pt.check_target_modules(tiny_bert, [])
+        pt.require_target_modules(tiny_bert, [])
 
 
 def test_count_parameters_and_folder_size(tiny_bert, tmp_path: Path) -> None:
@@ -137,9 +137,9 @@ def test_a_system_message_goes_first_and_none_leaves_it_to_the_template() -> Non
 
 
 # ---------------------------------------------------------------------------------------------- rewards
-def test_check_rewards_accepts_one_finite_reward_per_completion() -> None:
-    assert pt.check_rewards([0, 0.5, 1], 3) == [0.0, 0.5, 1.0]
-    assert pt.check_rewards(torch.tensor([0.25, 0.75]), 2) == [0.25, 0.75]
+def test_require_rewards_accepts_one_finite_reward_per_completion() -> None:
+    assert pt.require_rewards([0, 0.5, 1], 3) == [0.0, 0.5, 1.0]
+    assert pt.require_rewards(torch.tensor([0.25, 0.75]), 2) == [0.25, 0.75]
 
 
 @pytest.mark.parametrize(
@@ -152,9 +152,9 @@ def test_check_rewards_accepts_one_finite_reward_per_completion() -> None:
         (0.5, "not a list"),
     ],
 )
-def test_check_rewards_rejects_bad_output(rewards, message) -> None:
+def test_require_rewards_rejects_bad_output(rewards, message) -> None:
     with pytest.raises(pt.RewardError, match=message):
-        pt.check_rewards(rewards, 3)
+        pt.require_rewards(rewards, 3)
 
 
 def test_checked_reward_wraps_a_trl_style_function() -> None:
