@@ -23,13 +23,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
-from tqdm.auto import tqdm
 
+from course_utils import training
 from course_utils.validation import (
     describe,
     require_fraction,
@@ -193,29 +194,15 @@ def scores(labels: Sequence[int], preds: Sequence[int]) -> dict[str, float]:
     }
 
 
-def _require_labels(batch: Any) -> None:
-    """A batch must carry ``labels``: without them the model computes no loss (``loss`` is None)."""
-    if not isinstance(batch, Mapping) or "labels" not in batch:
-        keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-        raise ValueError(f"a batch needs a 'labels' key with the targets, got {keys}: rename the label column "
-                         "(dataset.rename_column('label', 'labels')) or use DataCollatorWithPadding, which does")
-
-
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
-    """Mean loss and :func:`scores` of ``model`` over ``loader`` (batches with ``labels``), in eval mode."""
-    model.eval()
-    total, preds, labels = 0.0, [], []
-    for batch in loader:
-        _require_labels(batch)
-        batch = batch.to(device)
-        out = model(**batch)
-        total += out.loss.item() * len(batch["labels"])
-        preds += out.logits.argmax(-1).tolist()
-        labels += batch["labels"].tolist()
-    if not labels:
-        raise ValueError("the evaluation loader yielded no examples")
-    return {"loss": total / len(labels), **scores(labels, preds)}
+    """Mean loss and :func:`scores` of ``model`` over ``loader`` (batches with ``labels``), in eval mode.
+
+    The pass is ``training.outputs``, the one evaluation loop of the course; the loss is the cross-entropy a
+    ``transformers`` classifier computes itself when given ``labels``.
+    """
+    loss, preds, labels = training.outputs(model, loader, device, F.cross_entropy)
+    return {"loss": cast(float, loss), **scores(labels.tolist(), preds.tolist())}
 
 
 def train_epoch(
@@ -229,28 +216,13 @@ def train_epoch(
     desc: str = "train",
     progress: bool = True,
 ) -> list[float]:
-    """One pass over ``loader`` (or its first ``max_steps`` batches); returns the loss of every step."""
-    model.train()
-    losses: list[float] = []
-    # The bar is updated by hand: tqdm.auto calls iter() on what it wraps, which would start the DataLoader a
-    # second time, and each start draws a seed from the global random state that dropout uses.
-    with tqdm(total=len(loader), desc=desc, leave=False, disable=not progress) as bar:
-        for batch in loader:
-            _require_labels(batch)
-            batch = batch.to(device)
-            loss = model(**batch).loss
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            scheduler.step()  # after optimizer.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
-            bar.update()
-            if len(losses) == max_steps:
-                break
-    return losses
+    """One pass over ``loader`` (or its first ``max_steps`` batches) with gradient clipping; returns the loss of
+    every step. The loop is ``training.train_steps``, notebook 03b's, with the classifier's cross-entropy."""
+    steps = training.train_steps(
+        model, loader, F.cross_entropy, optimizer, device, scheduler,
+        max_grad_norm=max_grad_norm, max_steps=max_steps, desc=desc, progress=progress,
+    )
+    return [loss for loss, _ in steps]
 
 
 @dataclass

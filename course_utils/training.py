@@ -4,6 +4,11 @@ Notebook 03b writes these functions out line by line; later notebooks import the
 exists once. The loop: get a batch, move it to the device, forward, loss, ``zero_grad``, ``backward``,
 ``step`` (and the scheduler after the optimizer).
 
+There is one training loop (:func:`train_steps`) and one evaluation pass (:func:`outputs`): :func:`fit`,
+:func:`train_one_epoch`, :func:`evaluate` and :func:`predict` are views of them for notebooks 03b-05, and
+notebook 07's ``course_utils.finetune`` runs the same two with gradient clipping, a step limit and its richer
+scores (macro-F1, balanced accuracy) instead of writing its own.
+
 A batch is either a tuple ``(*inputs, target)`` (a ``TensorDataset``/``DataLoader`` batch: the model gets
 ``model(*inputs)``) or a mapping with a ``"labels"`` key (a Hugging Face batch from a data collator: the model
 gets the other keys as keyword arguments, ``model(**inputs)``, and its output's ``.logits`` are scored when
@@ -13,14 +18,14 @@ it has them), so the same loop trains a CNN and a ``transformers`` classifier.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, cast
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_utils.validation import require_positive_int, require_tensor
+from course_utils.validation import require_positive_int, require_positive_number, require_tensor
 
 Batch = tuple[torch.Tensor, ...] | Mapping[str, Any]
 _EMPTY_LOADER = ("the {what} yielded no examples: its dataset is empty, or drop_last=True with fewer examples than "
@@ -59,6 +64,55 @@ def _length(loader: Iterable[Batch]) -> int | None:
         return None
 
 
+def train_steps(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    *,
+    max_grad_norm: float | None = None,
+    max_steps: int | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> Iterator[tuple[float, int]]:
+    """The loop itself, one step per batch of ``loader`` (at most ``max_steps``): yields each step's loss and
+    batch size. :func:`train_one_epoch` and notebook 07's ``finetune.train_epoch`` both run it.
+
+    ``max_grad_norm`` clips the gradients' global norm between ``backward`` and ``step``. A NaN or infinite loss
+    stops the loop with a clear error.
+    """
+    if max_grad_norm is not None:
+        max_grad_norm = require_positive_number("max_grad_norm", max_grad_norm, example="1.0")
+    if max_steps is not None:
+        max_steps = require_positive_int("max_steps", max_steps, example="100 (or None: every batch)")
+    model.train()
+    # The bar is updated by hand, not wrapped around the loader: tqdm.auto's class calls iter() on what it
+    # wraps, which would start a DataLoader a second time per epoch (a second set of workers, and one more
+    # draw from the loader's generator, so the shuffle order would differ from a plain loop's).
+    total = _length(loader)
+    if total is not None and max_steps is not None:
+        total = min(total, max_steps)
+    with tqdm(total=total, desc=desc, leave=False, disable=not progress) as bar:
+        for step, batch in enumerate(loader, start=1):
+            output, target = _forward(model, batch, device)
+            loss = loss_fn(output, target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
+            optimizer.zero_grad()
+            loss.backward()
+            if max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()  # after optimizer.step(), never before
+            bar.update()
+            yield loss.item(), len(target)
+            if step == max_steps:
+                break
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable[Batch],
@@ -70,31 +124,39 @@ def train_one_epoch(
 ) -> float:
     """One pass over ``loader``; returns the mean training loss. Stops with a clear error if loss is NaN/inf,
     and if the loader yields no example at all (a mean loss of 0.0 over nothing would look like success)."""
-    model.train()
     total, count = 0.0, 0
-    # The bar is updated by hand, not wrapped around the loader: tqdm.auto's class calls iter() on what it
-    # wraps, which would start a DataLoader a second time per epoch (a second set of workers, and one more
-    # draw from the loader's generator, so the shuffle order would differ from a plain loop's).
-    with tqdm(total=_length(loader), desc="train", leave=False, disable=not progress) as bar:
-        for batch in loader:
-            bar.update()
-            output, target = _forward(model, batch, device)
-            loss = loss_fn(output, target)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate or check the inputs")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()  # after optimizer.step(), never before
-            total += loss.item() * len(target)
-            count += len(target)
+    for loss, size in train_steps(model, loader, loss_fn, optimizer, device, scheduler, progress=progress):
+        total += loss * size
+        count += size
     if count == 0:
         raise ValueError(_EMPTY_LOADER.format(what="training loader"))
     return total / count
 
 
 @torch.no_grad()
+def outputs(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    device: torch.device,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[float | None, torch.Tensor, torch.Tensor]:
+    """One pass in eval mode: the mean loss (None without ``loss_fn``), the predicted classes (argmax over the
+    last dimension) and the true labels, both on the CPU. :func:`evaluate`, :func:`predict` and notebook 07's
+    ``finetune.evaluate`` all score through it."""
+    model.eval()
+    total_loss, preds, targets = 0.0, [], []
+    for batch in loader:
+        output, target = _forward(model, batch, device)
+        if loss_fn is not None:
+            total_loss += loss_fn(output, target).item() * len(target)
+        preds.append(output.argmax(dim=-1).cpu())
+        targets.append(target.cpu())
+    count = sum(len(t) for t in targets)
+    if count == 0:
+        raise ValueError(_EMPTY_LOADER.format(what="evaluation loader"))
+    return (total_loss / count if loss_fn is not None else None), torch.cat(preds), torch.cat(targets)
+
+
 def evaluate(
     model: nn.Module,
     loader: Iterable[Batch],
@@ -102,28 +164,14 @@ def evaluate(
     device: torch.device,
 ) -> tuple[float, float]:
     """Mean loss and accuracy (argmax over the last dimension) of ``model`` on ``loader``, in eval mode."""
-    model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    for batch in loader:
-        output, target = _forward(model, batch, device)
-        total_loss += loss_fn(output, target).item() * len(target)
-        correct += int((output.argmax(dim=-1) == target).sum().item())
-        count += len(target)
-    if count == 0:
-        raise ValueError(_EMPTY_LOADER.format(what="evaluation loader"))
-    return total_loss / count, correct / count
+    loss, preds, targets = outputs(model, loader, device, loss_fn)
+    return cast(float, loss), int((preds == targets).sum()) / len(targets)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, loader: Iterable[Batch], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes and true labels over ``loader`` (both on the CPU)."""
-    model.eval()
-    preds, targets = [], []
-    for batch in loader:
-        output, target = _forward(model, batch, device)
-        preds.append(output.argmax(dim=-1).cpu())
-        targets.append(target.cpu())
-    return torch.cat(preds), torch.cat(targets)
+    _, preds, targets = outputs(model, loader, device)
+    return preds, targets
 
 
 def fit(

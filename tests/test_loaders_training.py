@@ -229,3 +229,24 @@ def test_fit_trains_a_transformers_classifier_on_collated_batches() -> None:
     assert history["val_accuracy"][-1] == 1.0
     preds, targets = training.predict(model, batches, torch.device("cpu"))
     assert preds.shape == targets.shape == (64,)
+
+
+def test_train_steps_stops_at_max_steps_and_clips_before_the_step() -> None:
+    """The one loop: ``max_steps`` batches and no more, and with ``max_grad_norm`` the update is the one an
+    optimizer makes from gradients clipped to that norm (checked against a hand-made clipped SGD step)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3) * 50, torch.randint(0, 2, (40,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    model = nn.Linear(3, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = nn.functional.cross_entropy(model(x[:8]), y[:8])
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    scale = min(1.0, 0.1 / (torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item() + 1e-6))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    steps = list(training.train_steps(model, loader, nn.functional.cross_entropy, optimizer, torch.device("cpu"),
+                                      max_grad_norm=0.1, max_steps=1, progress=False))
+    assert len(steps) == 1 and steps[0] == (pytest.approx(loss.item()), 8)
+    for p, b, g in zip(model.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), b - scale * g)
+    assert len(list(training.train_steps(model, loader, nn.functional.cross_entropy, optimizer,
+                                         torch.device("cpu"), max_steps=3, progress=False))) == 3
