@@ -11,7 +11,7 @@ test unit notebooks nbmake fresh run bench floor canary doctor: export HF_HUB_OF
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \
+.PHONY: help setup learner test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \
         lock floor canary doctor
 
 help:
@@ -21,7 +21,8 @@ help:
 	@echo "make run      every notebook at full size for this device into build/run, with a summary table and ETA"
 	@echo "make bench    like run, and a table of seconds and metrics beside the previous run's (build/bench)"
 	@echo "make lab      JupyterLab on student/ (the learner's edition; notebooks/ holds the solutions)"
-	@echo "make lint     ruff, notebooks stripped, one parameters cell, the set-up cell, student/ in step"
+	@echo "make learner  only what the notebooks need (no test or lint tools); TORCH=cpu: the CPU-only torch wheel"
+	@echo "make lint     ruff, mypy, notebooks stripped, one parameters cell, the set-up cell, student/ and the README syllabus in step"
 	@echo "make strip    strip notebook outputs (nbstripout --keep-id, the same rule as the pre-commit hook)"
 	@echo "make sync     write the Colab badge and the shared set-up cell into every notebook"
 	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
@@ -34,13 +35,18 @@ help:
 	@echo "make canary   the same on the newest versions the ranges allow, and a table against the lock"
 
 setup:
-	@bash scripts/setup.sh
+	@INSTALL=$${INSTALL:-developer} bash scripts/setup.sh
+
+learner:
+	@INSTALL=learner bash scripts/setup.sh
+	@echo "== the learner install is ready: make lab opens the lessons"
 
 lint: setup
 	$(PY) -m ruff check course_utils tests notebooks
 	$(PY) -m mypy
 	$(PY) -m course_utils.nbclean --check notebooks
 	$(PY) -m course_utils.practice.student notebooks --check
+	$(PY) -m course_utils.syllabus --check
 
 unit: setup
 	$(PY) -m pytest -m "not notebook" -q
@@ -64,7 +70,8 @@ run: setup
 bench: setup
 	$(PY) -m course_utils.runner $(NB) --out build/run --jobs 1 --bench build/bench
 
-lab: setup
+lab:
+	@INSTALL= DEFAULT_INSTALL=learner bash scripts/setup.sh
 	$(VENV)/bin/jupyter lab student/
 
 clean:
@@ -83,7 +90,8 @@ publish: setup
 hooks: setup
 	$(VENV)/bin/pre-commit install
 
-doctor: setup
+doctor:
+	@INSTALL= bash scripts/setup.sh
 	$(PY) -m course_utils.doctor
 
 lock: setup

@@ -15,7 +15,8 @@ Infrastructure
   anything (the error names the argument, shows the value and says the fix; tests/test_bad_inputs.py).
 - ``outcomes``: recording headline metrics and the outcome checks that end every notebook.
 - ``runner``, ``bench``: headless execution with papermill, the summary table, ETA and the benchmark;
-  ``fast_papermill``: papermill's command line without an unused 1.4 s import.
+  ``fast_papermill``: papermill's command line without an unused 1.4 s import; ``syllabus``: the README's
+  syllabus table (study time and prerequisites from the notebooks, run times from the last bench).
 - ``nbclean``: clean-notebook checks (with nbstripout).
 - ``practice``: the practice loop, one subpackage: ``grading`` (run_check, the registry), ``checks`` (one module of
   checkers per notebook, ``nb00`` to ``nb13``), ``timelimit`` (a learner's endless loop becomes feedback),

@@ -49,7 +49,10 @@ def packages_section(report: Report) -> None:
         report.lines.append(
             f"{row.name:<{width}}  {row.installed or '-':<14} {row.locked or '-':<12} {row.range:<16} {row.status}"
         )
-        if row.status == "missing":
+        if row.status == "missing" and row.name in pinned.DEVELOPER_TOOLS:
+            report.warnings.append(f"{row.name} is not installed: a developer tool (tests, lint), which a learner "
+                                   "install leaves out; make setup installs it")
+        elif row.status == "missing":
             report.problems.append(f"{row.name} is not installed: run make setup (or pip install -r requirements.lock)")
         elif row.status == "outside":
             fix = (

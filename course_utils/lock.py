@@ -114,6 +114,83 @@ def read_lock(path: Path | None = None) -> dict[str, list[tuple[str, str]]]:
     return pins
 
 
+# requirements.txt: the tools after this header are not a learner's
+DEVELOPER_SECTION = "# tests, lint and the environment tools"
+CUDA_STACK = ("nvidia-", "cuda-", "triton")  # what PyPI's Linux torch wheel brings for the GPU (about 4 GB)
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def developer_tools(path: Path | None = None) -> set[str]:
+    """The distributions listed after requirements.txt's developer header: tests, lint and environment tools."""
+    path = RANGES_FILE if path is None else path
+    text = path.read_text(encoding="utf-8")
+    if DEVELOPER_SECTION not in text:
+        raise LockFileError(f"{path.name} has no line starting with {DEVELOPER_SECTION!r}: the learner install "
+                            "needs it to tell the developer tools apart")
+    return set(read_ranges(path)) - set(_ranges_of(text.split(DEVELOPER_SECTION, 1)[0]))
+
+
+def _ranges_of(text: str) -> dict[str, str]:
+    names = {}
+    for raw in text.splitlines():
+        match = _RANGE_LINE.match(raw.split("#", 1)[0].strip())
+        if match is not None:
+            names[canonical(match["name"])] = match["spec"] or ""
+    return names
+
+
+def required_by(path: Path | None = None) -> dict[str, set[str]]:
+    """``{distribution: what requires it}`` from the lock's ``# via`` comments; ``"-r"`` marks a direct one."""
+    path = LOCK_FILE if path is None else path
+    parents: dict[str, set[str]] = {}
+    current: str | None = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        match = _LOCK_LINE.match(raw.strip()) if not raw.startswith((" ", "#")) else None
+        if match is not None:
+            current = canonical(match["name"])
+            parents.setdefault(current, set())
+            continue
+        comment = raw.strip().lstrip("#").strip()
+        if current is None or not comment:
+            continue
+        if comment.startswith("via"):
+            comment = comment[3:].strip()
+        if comment.startswith("-r"):
+            parents[current].add("-r")
+        elif comment and not comment.startswith("-"):
+            parents[current].add(canonical(comment))
+    return parents
+
+
+def install_set(*, learner: bool = False, cpu_torch: bool = False, path: Path | None = None) -> set[str]:
+    """The lock's distributions an install needs.
+
+    The developer install (the default, what ``make test`` uses) is the whole lock. A learner install keeps what
+    the notebooks need: every direct requirement but the developer tools, and everything those require, found
+    through the lock's ``# via`` comments. ``cpu_torch`` also leaves out PyPI's CUDA stack (``nvidia-*``,
+    ``cuda-*``, ``triton``) and what only it needs, for a torch installed from the CPU-only index.
+    """
+    parents = required_by(path)
+    if not learner and not cpu_torch:
+        return set(parents)
+    tools = developer_tools() if learner else set()
+    keep = {name for name, via in parents.items() if "-r" in via and name not in tools}
+    excluded = {name for name in parents if cpu_torch and name.startswith(CUDA_STACK)}
+    keep -= excluded
+    while True:
+        more = {name for name, via in parents.items() if name not in keep | excluded and via & keep}
+        if not more:
+            return keep
+        keep |= more
+
+
+def install_lines(names: set[str], path: Path | None = None) -> list[str]:
+    """The lock's lines (``name==version ; marker``) of ``names``, in the lock's order, for ``pip install -r``."""
+    path = LOCK_FILE if path is None else path
+    return [line for _, line in _content_lines(path)
+            if (match := _LOCK_LINE.match(line)) is not None and canonical(match["name"]) in names]
+
+
 def pick(entries: list[tuple[str, str]] | tuple[tuple[str, str], ...], env: dict[str, str] | None = None) -> str | None:
     """The version among a package's lock entries whose marker holds here (or in ``env``); None if none does."""
     from packaging.markers import Marker
@@ -124,9 +201,16 @@ def pick(entries: list[tuple[str, str]] | tuple[tuple[str, str], ...], env: dict
     return None
 
 
-def pinned_source(ranges: dict[str, str], nodeps: dict[str, str], lock: dict[str, list[tuple[str, str]]]) -> str:
-    """The text of ``course_utils/pinned.py``: the direct packages' ranges and locked versions."""
+def pinned_source(
+    ranges: dict[str, str],
+    nodeps: dict[str, str],
+    lock: dict[str, list[tuple[str, str]]],
+    developer: set[str] | None = None,
+) -> str:
+    """The text of ``course_utils/pinned.py``: the direct packages' ranges and locked versions, and which of
+    them are developer tools (``developer``, default :func:`developer_tools`: a learner install leaves them out)."""
     direct = {**ranges, **nodeps}
+    developer = developer_tools() if developer is None else developer
     lines = [
         '"""Generated by `make lock` from requirements.txt, requirements-nodeps.txt and requirements.lock.',
         "Do not edit: run make lock.",
@@ -136,6 +220,11 @@ def pinned_source(ranges: dict[str, str], nodeps: dict[str, str], lock: dict[str
         '"""',
         "",
         f'PYTHON_FLOOR = "{PYTHON_FLOOR}"',
+        "",
+        "# Tests, lint and environment tools: a learner install (make learner) leaves them out.",
+        "DEVELOPER_TOOLS: frozenset[str] = frozenset({",
+        *(f'    "{name}",' for name in sorted(developer)),
+        "})",
         "",
         "RANGES: dict[str, str] = {",
         *(f'    "{name}": "{spec}",' for name, spec in sorted(direct.items())),
@@ -322,7 +411,7 @@ def compile_lock() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m course_utils.lock compile|validate|check|installed``."""
+    """``python -m course_utils.lock compile|validate|check|plan|installed``."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else "check"
     try:
@@ -335,12 +424,17 @@ def main(argv: list[str] | None = None) -> int:
             problems = disagreements()
             print("\n".join(problems) or "ranges, lock, pinned.py, environment.yml and bootstrap agree")
             return 1 if problems else 0
+        elif command == "plan":
+            # python -m course_utils.lock plan [--learner] [--cpu-torch]: the lock lines that install needs
+            names = install_set(learner="--learner" in args, cpu_torch="--cpu-torch" in args)
+            print("\n".join(install_lines(names)))
         elif command == "installed":
             problems = installed_problems()
             print("\n".join(problems) or "every direct dependency is at its locked version")
             return 1 if problems else 0
         else:
-            print("usage: python -m course_utils.lock compile|validate|check|installed", file=sys.stderr)
+            print("usage: python -m course_utils.lock compile|validate|check|plan [--learner] [--cpu-torch]|installed",
+                  file=sys.stderr)
             return 2
     except (LockFileError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

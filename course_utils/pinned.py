@@ -7,6 +7,23 @@ so it reads the supported ranges and the locked versions from here. tests/test_l
 
 PYTHON_FLOOR = "3.11"
 
+# Tests, lint and environment tools: a learner install (make learner) leaves them out.
+DEVELOPER_TOOLS: frozenset[str] = frozenset({
+    "hypothesis",
+    "mypy",
+    "nbclient",
+    "nbformat",
+    "nbmake",
+    "nbstripout",
+    "papermill",
+    "pre-commit",
+    "pytest",
+    "pytest-timeout",
+    "pytest-xdist",
+    "ruff",
+    "uv",
+})
+
 RANGES: dict[str, str] = {
     "accelerate": ">=1.10.1,<2",
     "aiohttp": ">=3.9,<4",

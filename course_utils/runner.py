@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course_utils import bench
+from course_utils import bench, syllabus
 from course_utils.cpu import thread_env, threads_for
 from course_utils.fast_papermill import block_slow_imports
 from course_utils.outcomes import METRICS_MIME
@@ -280,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench:
         print(f"\nbenchmark (now vs the previous bench run), also in {args.bench / 'bench.md'}:\n")
         print(bench.write(results, args.bench, speed))
+        default_runs = [r for r in results if r.metrics.get("smoke") is False]  # a smoke run's seconds mean nothing
+        if default_runs:
+            stored = syllabus.record_run_times(default_runs, syllabus.measured_on())
+            print(f"\nrun times of {len(stored)} notebooks stored in {syllabus.RUN_TIMES.name}", flush=True)
+            syllabus.main([])  # and the README's syllabus table follows
     for r in results:
         if r.status != "ok":
             print(f"\n{r.notebook} {r.status}: {r.error}", file=sys.stderr)

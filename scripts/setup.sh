@@ -3,6 +3,13 @@
 #   1. the Debian corpora (sword-text-web, sword-text-sparv) via apt-get when root, else a clear message;
 #   2. a virtual environment in .venv (Python 3.11 preferred: torch wheels for it may be cached locally);
 #   3. exactly the pip packages of requirements.lock, requirements-nodeps.txt (--no-deps) and course_utils (-e).
+# What to install:
+#   INSTALL=developer  the whole lock: notebooks, tests, lint (make setup, make test; the default on a new venv)
+#   INSTALL=learner    what the notebooks need, without the test, lint and lock tools (make learner)
+#   INSTALL=           keep the kind the venv has (make lab: a learner venv stays one; a new venv gets
+#                      DEFAULT_INSTALL, which make lab sets to learner)
+#   TORCH=cpu          torch and torchvision from PyTorch's CPU-only index, without PyPI's CUDA stack (Linux:
+#                      about 4 GB less); TORCH=default is PyPI's torch (with CUDA on Linux)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -52,8 +59,19 @@ fi
 "$VENV/bin/python" -m course_utils.lock validate  # a corrupt line is named here, not deep inside pip
 stamp="$VENV/.course-installed"
 want=$("$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest()[:16])' requirements.lock requirements-nodeps.txt pyproject.toml)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  echo "== $VENV is up to date"
+# The stamp: "<hash of the lock files> <install kind> <torch kind>" (an old stamp holds only the hash).
+read -r have_hash have_kind have_torch < "$stamp" 2>/dev/null || true
+INSTALL=${INSTALL:-${have_kind:-${DEFAULT_INSTALL:-developer}}}
+TORCH=${TORCH:-${have_torch:-default}}
+case "$INSTALL" in developer|learner) ;; *)
+  echo "!! INSTALL=$INSTALL is not a kind of install: use INSTALL=developer (tests, lint) or INSTALL=learner" >&2; exit 2;;
+esac
+case "$TORCH" in default|cpu) ;; *)
+  echo "!! TORCH=$TORCH is not a torch build: use TORCH=cpu (the CPU-only wheel) or TORCH=default (PyPI's)" >&2; exit 2;;
+esac
+if [ "${have_hash:-}" = "$want" ] && [ "${have_torch:-default}" = "$TORCH" ] \
+   && { [ "${have_kind:-developer}" = "$INSTALL" ] || [ "${have_kind:-developer}" = developer ]; }; then
+  echo "== $VENV is up to date (${have_kind:-developer} install, $TORCH torch)"
   exit 0
 fi
 pip_or_explain() {
@@ -63,10 +81,19 @@ pip_or_explain() {
     exit 1
   fi
 }
-echo "== installing the locked pip packages into $VENV (a few minutes the first time)"
+echo "== installing the locked pip packages into $VENV ($INSTALL install, $TORCH torch; a few minutes the first time)"
 pip_or_explain --upgrade pip
-pip_or_explain -r requirements.lock
+plan_args=""
+[ "$INSTALL" = learner ] && plan_args="$plan_args --learner"
+[ "$TORCH" = cpu ] && plan_args="$plan_args --cpu-torch"
+"$VENV/bin/python" -m course_utils.lock plan $plan_args > "$VENV/requirements-install.txt"
+if [ "$TORCH" = cpu ]; then
+  # The same versions as the lock, built for the CPU only (a local version such as 2.14.1+cpu satisfies ==2.14.1).
+  torch_pins=$(grep -E '^(torch|torchvision)==' "$VENV/requirements-install.txt" | cut -d ' ' -f 1 | tr '\n' ' ')
+  pip_or_explain --index-url "$("$VENV/bin/python" -c 'from course_utils.lock import CPU_TORCH_INDEX; print(CPU_TORCH_INDEX)')" $torch_pins
+fi
+pip_or_explain -r "$VENV/requirements-install.txt"
 pip_or_explain --no-deps -r requirements-nodeps.txt
 pip_or_explain --no-deps -e .
-echo "$want" > "$stamp"
+echo "$want $INSTALL $TORCH" > "$stamp"
 echo "== done: $("$VENV/bin/python" -c 'import torch, transformers, datasets; print("torch", torch.__version__, "| transformers", transformers.__version__, "| datasets", datasets.__version__)')"

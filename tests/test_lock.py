@@ -147,7 +147,7 @@ def test_setup_without_the_package_index_explains_and_marks_nothing_installed(tm
     )
     proc = subprocess.run(["bash", "scripts/setup.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "pip could not install -r requirements.lock" in proc.stderr and "index reachable" in proc.stderr
+    assert "pip could not install -r" in proc.stderr and "index reachable" in proc.stderr
     assert not (venv / ".course-installed").exists()
 
 
@@ -260,3 +260,89 @@ def test_setup_needs_no_gnu_hashing_tool() -> None:
     """A stock macOS has no sha256sum: the stamp is hashed in Python."""
     text = (ROOT / "scripts" / "setup.sh").read_text()
     assert "sha256sum" not in text and "shasum" not in text and "hashlib.sha256" in text
+
+
+# --- the learner install and the CPU-only torch ---------------------------------------------------------------
+
+
+def _requirements_here(name: str) -> set[str]:
+    """What the installed distribution ``name`` requires here (its metadata, markers evaluated, no extras)."""
+    from packaging.requirements import Requirement
+
+    out = set()
+    for text in metadata.requires(name) or []:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            out.add(lock.canonical(requirement.name))
+    return out
+
+
+def test_the_learner_install_leaves_out_the_developer_tools_and_keeps_the_notebooks_needs() -> None:
+    everything, learner = lock.install_set(), lock.install_set(learner=True)
+    assert learner < everything
+    assert not learner & {"pytest", "pluggy", "ruff", "mypy", "nbmake", "papermill", "pre-commit", "uv", "hypothesis"}
+    assert {"torch", "torchvision", "transformers", "datasets", "jupyterlab", "ipywidgets", "trl", "peft"} <= learner
+    assert "nbformat" in learner  # not for its own sake (a developer tool) but because jupyter needs it
+    assert lock.developer_tools() == set(pinned.DEVELOPER_TOOLS)
+
+
+def test_the_learner_install_is_closed_under_the_installed_packages_own_requirements() -> None:
+    """An independent reference: each learner package's requirements, read from its installed metadata (not from
+    the lock's '# via' comments the set was computed from), are in the set too, so pip check would pass."""
+    learner = lock.install_set(learner=True)
+    here = {name for name in learner if lock.pick(lock.read_lock()[name]) is not None}
+    missing = {f"{name} needs {need}" for name in here for need in _requirements_here(name) - learner}
+    assert not missing
+
+
+def test_the_cpu_only_torch_leaves_out_the_cuda_stack_and_only_it() -> None:
+    full, cpu = lock.install_set(), lock.install_set(cpu_torch=True)
+    dropped = full - cpu
+    assert dropped and all(name.startswith(("nvidia-", "cuda-", "triton")) for name in dropped)
+    assert {"torch", "torchvision", "sympy", "networkx", "filelock"} <= cpu
+    lines = lock.install_lines(lock.install_set(learner=True, cpu_torch=True))
+    assert any(line.startswith("torch==") for line in lines) and not any("nvidia" in line for line in lines)
+
+
+@pytest.fixture(scope="module")
+def empty_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real venv with only pip in it (shared by this module's set-up tests: each rewrites its stamp)."""
+    venv = tmp_path_factory.mktemp("setup") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    return venv
+
+
+def _stamped(venv: Path, kind: str) -> Path:
+    """``venv`` with a stamp that says ``kind`` was installed from today's lock files."""
+    files = ("requirements.lock", "requirements-nodeps.txt", "pyproject.toml")
+    stamp = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()[:16]
+    (venv / ".course-installed").write_text(f"{stamp} {kind} default\n")
+    return venv
+
+
+def _setup(venv: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "INSTALL", "TORCH"))}
+    clean.update(VENV=str(venv), PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run(["bash", "scripts/setup.sh"], cwd=ROOT, env=clean, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize(("kind", "asked", "kept"), [("learner", "", "learner"), ("developer", "learner", "developer")])
+def test_setup_keeps_an_install_that_has_what_is_asked(empty_venv: Path, kind: str, asked: str, kept: str) -> None:
+    """make lab (INSTALL empty) keeps a learner venv; a developer venv already holds the learner set."""
+    proc = _setup(_stamped(empty_venv, kind), INSTALL=asked)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"is up to date ({kept} install, default torch)" in proc.stdout
+
+
+def test_setup_upgrades_a_learner_install_for_the_tests(empty_venv: Path) -> None:
+    """make test on a learner venv installs the developer set (here pip has no index, so it fails trying)."""
+    proc = _setup(_stamped(empty_venv, "learner"), INSTALL="developer")
+    assert "(developer install, default torch" in proc.stdout and proc.returncode != 0
+
+
+@pytest.mark.parametrize(("env", "message"), [({"INSTALL": "student"}, "INSTALL=student is not a kind of install"),
+                                              ({"TORCH": "rocm"}, "TORCH=rocm is not a torch build")])
+def test_setup_names_a_wrong_install_kind(empty_venv: Path, env: dict[str, str], message: str) -> None:
+    proc = _setup(_stamped(empty_venv, "learner"), **env)
+    assert proc.returncode == 2 and message in proc.stderr
