@@ -9,6 +9,8 @@ export PYTHONHASHSEED := 0
 # (ONLINE = None detects a network), so a learner online gets the Hub cells.
 test unit notebooks nbmake fresh run bench floor canary doctor: export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
+# Headless runs save a finished line per progress bar, not a widget frozen at 0% (course_utils.progress_bars).
+nbmake: export COURSE_HEADLESS := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: help setup learner test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \

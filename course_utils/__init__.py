@@ -9,6 +9,7 @@ Infrastructure
 - ``bootstrap``: what the set-up cell installs in a fresh runtime (only the missing packages).
 - ``setup_cell``: the Colab badge and the shared set-up cell, written into every notebook (``make sync``).
 - ``hf``: ``quiet_transformers``, the one switch for transformers' logging and progress bars.
+- ``progress_bars``: in a headless run (``COURSE_HEADLESS=1``), a bar is one finished line, not a frozen widget.
 - ``errors``: the exception types, each message naming the problem and the fix; ``dependencies``: is a package
   installed (``require_package``, the one place that asks, with the pip command when it is not).
 - ``validation``: the ``require_*`` helpers with which every public function checks its arguments before doing
@@ -43,8 +44,15 @@ Lesson code reused by later notebooks (written in full in the notebook that teac
 - ``plotting``: training curves, image grids, confusion matrices, heatmaps.
 """
 
+import os as _os
+
 __all__ = ["get_device", "seed_everything", "smoke_mode"]
 __version__ = "0.1.0"
+
+if _os.environ.get("COURSE_HEADLESS") == "1":  # a headless run saves finished bars, not frozen widgets
+    from course_utils.progress_bars import install as _install_finished_bars
+
+    _install_finished_bars()
 
 
 def __getattr__(name: str) -> object:

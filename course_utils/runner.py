@@ -161,7 +161,7 @@ def run_notebook(
     cmd += ["--kernel", "python3", "--no-progress-bar", "--log-level", "WARNING"]
     for key, value in params.items():
         cmd += ["-p", key, str(value)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COURSE_HEADLESS="1")  # saved bars: finished lines, not widgets
     if smoke is not None:
         env["COURSE_SMOKE"] = "1" if smoke else "0"
     if threads:

@@ -52,7 +52,8 @@ def test_notebook_runs_in_smoke_mode(notebook: Path) -> None:
 
 def output_noise(executed: Path) -> list[str]:
     """What a learner reading the saved outputs does not need: a value displayed after the set-up cell or at the
-    end of the outcome checks, a metric shown twice in one cell ("recorded: x=..." and then "ok: x = ...")."""
+    end of the outcome checks, a metric shown twice in one cell ("recorded: x=..." and then "ok: x = ..."), a
+    progress bar saved as a widget or stopped short of 100%."""
     import re
 
     import nbformat
@@ -68,6 +69,11 @@ def output_noise(executed: Path) -> list[str]:
             found.append(f"{where} displays a stray value: {shown[0]['data'].get('text/plain', '')[:80]}")
         text = "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
                          for o in cell.get("outputs", []))
+        if any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.get("outputs", [])):
+            found.append(f"cell {index + 1} saved a progress-bar widget (it reads 0% forever in the saved copy)")
+        unfinished = re.findall(r"^.{0,60}?\b\d{1,2}%\|.*$", text.replace("\r", "\n"), re.MULTILINE)
+        if unfinished:
+            found.append(f"cell {index + 1} saved an unfinished progress bar: {unfinished[0][:80]}")
         recorded = set(re.findall(r"recorded: (\w+)=", text))
         twice = sorted(recorded & set(re.findall(r"^ok: (\w+) = ", text, re.MULTILINE)))
         if twice:
