@@ -21,7 +21,7 @@ from tqdm import std
 ENV = "COURSE_HEADLESS"
 
 
-class FinishedBars(std.tqdm):  # type: ignore[type-arg]
+class FinishedBars(std.tqdm):
     """A tqdm that draws nothing while it runs and, on close, one line with its final state if it is kept."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -62,6 +62,6 @@ def install() -> bool:
         return FinishedBars(range(*args), **kwargs)
 
     for module in (tqdm.auto, tqdm.autonotebook):
-        module.tqdm = FinishedBars  # type: ignore[misc]
-        module.trange = trange  # type: ignore[assignment]
+        module.tqdm = FinishedBars
+        module.trange = trange
     return True
