@@ -7,13 +7,13 @@ STUDENT ?= student/*.ipynb
 export PYTHONHASHSEED := 0
 # Tests, runs and CI stay offline (nothing reaches the Hub); `make lab` leaves that choice to the notebook
 # (ONLINE = None detects a network), so a learner online gets the Hub cells.
-test unit notebooks nbmake fresh run bench floor canary doctor: export HF_HUB_OFFLINE := 1
+test unit notebooks nbmake fresh run bench gpu-dry floor canary doctor: export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 # Headless runs save a finished line per progress bar, not a widget frozen at 0% (course_utils.progress_bars).
 nbmake: export COURSE_HEADLESS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup learner test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \
+.PHONY: help setup learner gpu-dry test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \
         lock floor canary doctor
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make nbmake   every student edition (exercises unsolved) in smoke mode through pytest --nbmake (CI runs it)"
 	@echo "make fresh    the Colab path: a fresh venv with only Colab's packages runs 01, 07, 10b from outside the checkout"
 	@echo "make run      every notebook at full size for this device into build/run, with a summary table and ETA"
+	@echo "make gpu-dry  the notebooks with GPU sizes run those sizes here, loops capped at 2 steps (CI runs it)"
 	@echo "make bench    like run, and a table of seconds and metrics beside the previous run's (build/bench)"
 	@echo "make lab      JupyterLab on student/ (the learner's edition; notebooks/ holds the solutions)"
 	@echo "make learner  only what the notebooks need (no test or lint tools); TORCH=cpu: the CPU-only torch wheel"
@@ -71,6 +72,9 @@ run: setup
 
 bench: setup
 	$(PY) -m course_utils.runner $(NB) --out build/run --jobs 1 --bench build/bench
+
+gpu-dry: setup
+	$(PY) -m course_utils.runner $(NB) --out build/gpu-dry --jobs 1 --gpu-dry
 
 lab:
 	@INSTALL= DEFAULT_INSTALL=learner bash scripts/setup.sh

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import signal
@@ -43,6 +44,7 @@ class NotebookResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     output: str = ""
+    peak_mb: float | None = None  # peak resident memory of papermill and its kernel together (None: not measured)
 
 
 def read_outcome(executed: Path) -> tuple[dict[str, Any], str]:
@@ -170,6 +172,7 @@ def run_notebook(
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
+    watcher = PeakMemory(proc.pid)
     try:
         output, _ = proc.communicate(timeout=timeout)
         status = "ok" if proc.returncode == 0 else "failed"
@@ -177,6 +180,8 @@ def run_notebook(
         os.killpg(proc.pid, signal.SIGKILL)  # papermill and its kernel
         output, _ = proc.communicate()
         status = "timeout"
+    finally:
+        peak_mb = watcher.stop()
     seconds = time.perf_counter() - start
     metrics, error = read_outcome(executed) if executed.is_file() else ({}, "")
     if status == "timeout":
@@ -184,7 +189,44 @@ def run_notebook(
     elif status == "failed" and not error:
         error = output.strip().splitlines()[-1] if output.strip() else f"papermill exited {proc.returncode}"
     device = str(metrics.pop("device", "?"))
-    return NotebookResult(notebook.name, status, round(seconds, 1), device, metrics, error, output[-4000:])
+    return NotebookResult(notebook.name, status, round(seconds, 1), device, metrics, error, output[-4000:], peak_mb)
+
+
+class PeakMemory:
+    """Samples the resident memory of a process and all its descendants (papermill, the kernel, the processes the
+    kernel starts) twice a second in a thread; :meth:`stop` returns the largest total, in MB."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        import threading
+
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="peak-memory", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._done.is_set():
+            total = 0
+            try:
+                for process in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):  # a child may exit between listing and reading
+                        total += process.memory_info().rss
+            except psutil.Error:  # the root has exited
+                return
+            self.peak = max(self.peak, total)
+            self._done.wait(self.interval)
+
+    def stop(self) -> float | None:
+        """Stop sampling; the peak in MB (None if no sample was taken)."""
+        self._done.set()
+        self._thread.join(timeout=5)
+        return round(self.peak / 2**20, 1) if self.peak else None
 
 
 def run_all(
@@ -242,13 +284,19 @@ def _format_metric(value: Any) -> str:
 
 def summary_table(results: list[NotebookResult]) -> str:
     """A Markdown table: notebook, status, seconds, device and headline metrics."""
-    rows = ["| notebook | status | seconds | device | metrics |", "|---|---|---:|---|---|"]
+    rows = ["| notebook | status | seconds | peak MB | device | metrics |", "|---|---|---:|---:|---|---|"]
     for r in results:
         metrics = ", ".join(f"{k}={_format_metric(v)}" for k, v in r.metrics.items() if k != "smoke")
-        rows.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {r.device} | {metrics} |")
+        peak = f"{r.peak_mb:.0f}" if r.peak_mb else "?"
+        rows.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {peak} | {r.device} | {metrics} |")
     total = sum(r.seconds for r in results)
-    rows.append(f"| **total** | {sum(r.status == 'ok' for r in results)}/{len(results)} ok | {total:.1f} | | |")
+    rows.append(f"| **total** | {sum(r.status == 'ok' for r in results)}/{len(results)} ok | {total:.1f} | | | |")
     return "\n".join(rows)
+
+
+def gpu_notebooks(notebooks: list[Path]) -> list[Path]:
+    """The notebooks among ``notebooks`` that choose sizes with ``gpu_sizes(...)`` (they have a GPU branch)."""
+    return [nb for nb in notebooks if "gpu_sizes(" in Path(nb).read_text(encoding="utf-8")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,11 +310,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at once")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per notebook")
     parser.add_argument("--bench", type=Path, help="also write FOLDER/bench.md: seconds and metrics vs last bench")
+    parser.add_argument("--gpu-dry", action="store_true",
+                        help="the GPU-sized dry run on this device: only the notebooks with GPU sizes, with "
+                             "COURSE_SIZES=gpu and COURSE_MAX_STEPS (default 2) (course_utils.sizes)")
     args = parser.parse_args(argv)
     block_slow_imports()  # this process reads the executed notebooks with nbformat too
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
+    if args.gpu_dry:
+        if args.smoke or args.bench:
+            parser.error("--gpu-dry runs the GPU sizes with capped loops: it does not combine with --smoke or --bench")
+        args.notebooks = gpu_notebooks(args.notebooks)
+        args.smoke = False
+        os.environ["COURSE_SIZES"] = "gpu"
+        os.environ.setdefault("COURSE_MAX_STEPS", "2")
+        print(f"GPU-sized dry run (COURSE_SIZES=gpu, COURSE_MAX_STEPS={os.environ['COURSE_MAX_STEPS']}) of "
+              f"{', '.join(nb.name for nb in args.notebooks)}", flush=True)
     speed_start = bench.machine_speed() if args.bench else None  # is the machine as fast as last time?
     problems = [p for nb in args.notebooks for p in parameter_problems(nb, ["SMOKE", "SEED"])]
     if problems:
