@@ -12,7 +12,12 @@ from torch import nn
 
 from course_utils.practice import grading
 from course_utils.practice.checks import nb04
-from course_utils.practice.checks.nb04 import check_conv_block, check_conv_output_size, check_iou_per_class
+from course_utils.practice.checks.nb04 import (
+    check_conv_block,
+    check_conv_output_size,
+    check_iou_per_class,
+    check_pick_by_validation,
+)
 
 
 # --- conv_output_size -----------------------------------------------------------------------------------------
@@ -103,6 +108,52 @@ def test_conv_block_leaves_the_global_random_state_alone() -> None:
     torch.manual_seed(0)
     check_conv_block(conv_block, seed=3)
     assert torch.equal(torch.rand(3), expected)
+
+
+# --- pick_by_validation ---------------------------------------------------------------------------------------
+def pick_by_validation(runs):
+    return max(runs, key=lambda name: runs[name]["val_accuracy"][-1])
+
+
+def pick_loop(runs):
+    chosen, best = None, float("-inf")
+    for name, run in runs.items():
+        if run["val_accuracy"][-1] > best:  # strictly better: a tie keeps the first
+            chosen, best = name, run["val_accuracy"][-1]
+    return chosen
+
+
+@pytest.mark.parametrize("fn", [pick_by_validation, pick_loop])
+def test_pick_by_validation_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_pick_by_validation, fn)
+
+
+def pick_last_of_a_tie(runs):
+    chosen, best = None, float("-inf")
+    for name, run in runs.items():
+        if run["val_accuracy"][-1] >= best:
+            chosen, best = name, run["val_accuracy"][-1]
+    return chosen
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (lambda runs: max(runs, key=lambda n: runs[n].get("test_accuracy", 0.0)), ["reading runs[", "test_accuracy"]),
+        (lambda runs: max(runs, key=lambda n: (runs[n]["val_accuracy"][-1], runs[n].get("test_accuracy", 0.0))),
+         ["not even as a tie-breaker"]),
+        (lambda runs: max(runs, key=lambda n: max(runs[n]["val_accuracy"])), ["EARLIER epoch", "[-1]"]),
+        (lambda runs: min(runs, key=lambda n: runs[n]["val_loss"][-1]), ["validation LOSS", "runs = {'"]),
+        (lambda runs: min(runs, key=lambda n: runs[n]["train_loss"][-1]), ["TRAINING loss"]),
+        (pick_last_of_a_tie, ["a tie", "listed FIRST"]),
+        (lambda runs: sorted(runs, key=lambda n: runs[n]["val_accuracy"][-1])[-1], ["a tie"]),
+        (lambda runs: max(run["val_accuracy"][-1] for run in runs.values()), ["the NAME of the chosen recipe"]),
+        (lambda runs: runs[pick_by_validation(runs)], ["the NAME of the chosen recipe"]),
+    ],
+)
+def test_pick_by_validation_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_pick_by_validation(fn, seed=0), *fragments)
 
 
 # --- iou_per_class --------------------------------------------------------------------------------------------

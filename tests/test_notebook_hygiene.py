@@ -122,5 +122,5 @@ def test_make_lab_leaves_the_network_choice_to_the_notebook() -> None:
 
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert not re.search(r"^export HF_HUB_OFFLINE", text, re.MULTILINE), "a global export reaches make lab too"
-    [targets] = re.findall(r"^([\w ]+): export HF_HUB_OFFLINE := 1$", text, re.MULTILINE)
+    [targets] = re.findall(r"^([\w -]+): export HF_HUB_OFFLINE := 1$", text, re.MULTILINE)
     assert "lab" not in targets.split() and {"test", "nbmake", "run", "fresh"} <= set(targets.split())

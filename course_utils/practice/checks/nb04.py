@@ -1,5 +1,6 @@
 """Checkers for notebook 04 (CNNs): the output size of a convolution or pooling layer, a conv block with batch
-norm, and the per-class IoU of a segmentation.
+norm, choosing a training recipe on the validation split (never the test set), and the per-class IoU of a
+segmentation.
 
 The references are PyTorch itself where it can be (the size a real ``F.conv2d`` produces, the functional
 batch norm on the learner's own weights). The checkers never touch the global random state (the notebook seeds
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import random
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.practice.checks._common import random_sources
+from course_utils.practice.checks._common import random_source, random_sources
 from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
@@ -158,7 +161,137 @@ def _check_layers(block: object, case: str, c_in: int, c_out: int) -> None:
                    "BatchNorm2d normalises each of the convolution's c_out output channels: nn.BatchNorm2d(c_out)")
 
 
-# --- Exercise 3: IoU per class --------------------------------------------------------------------------------
+# --- Exercise 3: choose a recipe on the validation split (model selection) ------------------------------------
+RECIPES = [
+    "peak lr 0.01 (section 4)", "peak lr 0.003", "peak lr 0.03", "no augmentation", "no label smoothing",
+    "16-32-64 channels", "weight decay 0", "batch size 128",
+]
+
+
+class _Run(dict):
+    """One recipe's history, as ``fit`` returns it, that notes whether anyone read its ``test_accuracy``."""
+
+    test_read = False
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "test_accuracy":
+            self.test_read = True
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key == "test_accuracy":
+            self.test_read = True
+        return super().get(key, default)
+
+
+def _selection_case(rng: random.Random, trial: int) -> tuple[dict[str, _Run], str]:
+    """Runs on which every plausible rule agrees on the winner, except for the traps of this trial, each laid on a
+    recipe of its own; returns the runs and the right answer. The first run, like section 4's, always carries a
+    test score, and no trap but the test trap is laid on it."""
+    n = rng.randint(4, 6)
+    names = rng.sample(RECIPES, n)
+    traps = [["test", "best epoch"], ["val_loss", "train_loss"], ["tie", "test", "val_loss"],
+             ["best epoch", "train_loss", "test"]][trial % 4]
+    first = 1 if "test" in traps else 0  # the test trap needs a first run that is not the winner
+    winner = rng.randrange(first, n - 1) if "tie" in traps else rng.randrange(first, n)  # a tie: a later partner
+    finals = [round(v / 500, 3) for v in rng.sample(range(470, 494), n)]  # a 500-image validation split
+    best = max(finals)
+    finals[finals.index(best)], finals[winner] = finals[winner], best
+    epochs = rng.randint(2, 6)
+    runs: dict[str, _Run] = {}
+    for i, (name, final) in enumerate(zip(names, finals)):
+        val_acc = sorted(round(final - rng.randint(1, 25) / 500, 3) for _ in range(epochs - 1)) + [final]  # last best
+        val_loss = [round(0.5 + 3 * (1 - a), 4) for a in val_acc]  # the most accurate run has the lowest loss
+        train_loss = [round(0.55 + 2 * (1 - final) + 0.1 * (epochs - e), 4) for e in range(1, epochs + 1)]
+        runs[name] = _Run(train_loss=train_loss, val_loss=val_loss, val_accuracy=val_acc,
+                          seconds=[round(2.5 * e, 1) for e in range(1, epochs + 1)])
+        if i == 0 or trial % 3 == 1:  # the first run was scored on the test set (section 5); sometimes all were
+            runs[name]["test_accuracy"] = round(final - 0.004, 3)
+    pool = [names[i] for i in range(1, n) if i != winner]  # never the first run: only the test trap uses it
+    rng.shuffle(pool)
+    for trap in traps:
+        if trap == "test":  # the run already scored on the test set scores best there
+            runs[names[0]]["test_accuracy"] = 0.997
+            continue
+        if trap == "tie":  # a later recipe reaches the same final accuracy: the first listed is kept
+            partner = names[rng.randrange(winner + 1, n)]
+            pool.remove(partner)
+            runs[partner]["val_accuracy"][-1] = best
+            continue
+        if not pool:
+            break
+        run = runs[pool.pop()]
+        if trap == "best epoch":  # an earlier epoch beat every final one, but the final weights are kept
+            run["val_accuracy"][rng.randrange(epochs - 1)] = round(best + 4 / 500, 3)
+        elif trap == "val_loss":
+            run["val_loss"][-1] = round(runs[names[winner]]["val_loss"][-1] - 0.02, 4)
+        else:
+            run["train_loss"][-1] = round(runs[names[winner]]["train_loss"][-1] - 0.05, 4)
+    return runs, names[winner]
+
+
+def _describe_runs(runs: dict[str, _Run]) -> str:
+    parts = []
+    for name, run in runs.items():
+        test = f", test_accuracy: {dict.__getitem__(run, 'test_accuracy')}" if "test_accuracy" in run else ""
+        parts.append(f"{name!r}: {{val_accuracy: {dict.__getitem__(run, 'val_accuracy')}, "
+                     f"val_loss: {dict.__getitem__(run, 'val_loss')}, "
+                     f"train_loss: {dict.__getitem__(run, 'train_loss')}{test}}}")
+    return "pick_by_validation(runs), runs = {" + ", ".join(parts) + "}"
+
+
+def _selection_hint(runs: dict[str, _Run], got: Any, want: str) -> str:
+    """Name the rule behind a wrong choice."""
+    if not isinstance(got, str) or got not in runs:
+        return (f"return the NAME of the chosen recipe, one of the keys of runs: {list(runs)} (not its score or "
+                "its history)")
+    plain = {name: dict(run) for name, run in runs.items()}
+    final = {name: run["val_accuracy"][-1] for name, run in plain.items()}
+    rules = [  # (a choice by the test set is caught by the reads of test_accuracy, before this)
+        ("that recipe had the best validation accuracy at some EARLIER epoch, but we keep the final weights "
+         "(one-cycle ends near lr 0): compare run['val_accuracy'][-1]",
+         max(plain, key=lambda n: max(plain[n]["val_accuracy"]))),
+        ("that recipe has the lowest validation LOSS; the exercise compares validation ACCURACY (the score you "
+         "report)", min(plain, key=lambda n: plain[n]["val_loss"][-1])),
+        ("that recipe has the lowest TRAINING loss: it says how well a recipe fits the training images, not how "
+         "well it does on images it never saw", min(plain, key=lambda n: plain[n]["train_loss"][-1])),
+        ("a tie: keep the recipe listed FIRST (the run you already have: a new recipe must do better to replace "
+         "it); max(runs, key=...) does that, a loop needs > rather than >=",
+         [n for n in plain if final[n] == final[want]][-1]),
+    ]
+    for hint, answer in rules:
+        if answer == got and answer != want:
+            return hint
+    return "the recipe whose LAST epoch has the highest validation accuracy: runs[name]['val_accuracy'][-1]"
+
+
+@exercise("04", "pick_by_validation")
+def check_pick_by_validation(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``pick_by_validation(runs)`` -> str: ``runs`` maps a recipe's name to its training history as
+    ``fit`` returns it (lists per epoch: ``train_loss``, ``val_loss``, ``val_accuracy``, ``seconds``); a run
+    already scored on the test set also carries ``test_accuracy``. The answer is the name of the recipe whose
+    final validation accuracy is highest (on a tie, the one listed first), and the function must never read a
+    ``test_accuracy``: choosing by the test set, even as a tie-breaker, spends the one unbiased score."""
+    rng = random_source(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_pick_by_validation(pick_by_validation)")
+        for trial in range(trials):
+            runs, want = _selection_case(rng, trial)
+            case = current["case"] = _describe_runs(runs)
+            got = fn(runs)
+            peeked = [name for name, run in runs.items() if run.test_read]
+            if peeked:
+                raise fail(case, repr(want), f"{got!r}, after reading runs[{peeked[0]!r}]['test_accuracy']",
+                           "do not read test_accuracy at all, not even as a tie-breaker: a choice that looks at "
+                           "the test set makes its score an optimistic guess instead of an unseen exam")
+            if not (isinstance(got, str) and got == want):
+                raise fail(case, repr(want), repr(got), _selection_hint(runs, got, want))
+
+    return run_check("pick_by_validation", trials, body)
+
+
+# --- Exercise 4: IoU per class --------------------------------------------------------------------------------
 def _iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
     classes = torch.arange(num_classes).unsqueeze(1)
     p, t = pred.flatten() == classes, target.flatten() == classes

@@ -8,6 +8,7 @@ exercise is not solved yet, so that the rest of the lesson runs.
 
 import math
 import torch
+import torch.nn.functional as F
 import time
 
 
@@ -26,6 +27,13 @@ def split_heads(x, n_heads):
 def sliding_window_mask(length, w):
     ones = torch.ones(length, length, dtype=torch.bool)
     return ones.tril() & ~ones.tril(diagonal=-w)  # causal, minus the keys w or more positions back
+
+
+def grouped_query_attention(query, key, value):
+    """query [batch, n_heads, T, d]; key, value [batch, n_kv_heads, T, d]: each kv head serves a group of heads."""
+    group = query.shape[1] // key.shape[1]  # query heads per key/value head
+    key, value = key.repeat_interleave(group, dim=1), value.repeat_interleave(group, dim=1)  # 0,0,1,1 not 0,1,0,1
+    return F.scaled_dot_product_attention(query, key, value)
 
 
 # exercise -> the function or class the learner writes for it
