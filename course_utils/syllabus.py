@@ -84,12 +84,15 @@ def lessons(folder: Path = NOTEBOOKS) -> list[Lesson]:
 
 
 def load_run_times(path: Path = RUN_TIMES) -> dict[str, Any]:
-    """``run_times.json``: ``{"measured": <machine and date>, "cpu": {stem: seconds}, "gpu": {...}}``."""
+    """``run_times.json``: ``{"cpu": {stem: seconds}, "gpu": {stem: seconds}, "measured": {key: how}}``, where a
+    key is the stem (CPU) or ``gpu:<stem>`` and "how" the machine and date (:func:`measured_on`)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {"measured": "", "cpu": {}, "gpu": {}}
-    if not isinstance(data, dict) or not isinstance(data.get("cpu"), dict):
+        return {"measured": {}, "cpu": {}, "gpu": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("cpu"), dict) or not isinstance(
+        data.get("measured", {}), dict
+    ):
         raise SyllabusError(f"{path} is not a run-times file: rerun make bench (or restore it from git)")
     return data
 
@@ -107,10 +110,11 @@ def record_run_times(results: list[Any], measured: str, path: Path = RUN_TIMES) 
         kind = "gpu" if str(row.device).startswith("cuda") else "cpu" if row.device == "cpu" else None
         if kind is None:  # mps and the unknown: not what the table reports
             continue
-        data.setdefault(kind, {})[Path(row.notebook).stem] = round(float(row.seconds), 1)
-        stored.append(Path(row.notebook).stem)
+        stem = Path(row.notebook).stem
+        data.setdefault(kind, {})[stem] = round(float(row.seconds), 1)
+        data.setdefault("measured", {})[stem if kind == "cpu" else f"gpu:{stem}"] = measured
+        stored.append(stem)
     if stored:
-        data["measured"] = measured
         atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return stored
 
@@ -178,10 +182,17 @@ def render(readme: str, all_lessons: list[Lesson], run_times: dict[str, Any]) ->
     missing = [n for n in by_number if n not in seen]
     if missing:
         raise SyllabusError(f"README.md's syllabus has no row for notebook(s) {', '.join(missing)}: add one")
-    total = sum(run_times.get("cpu", {}).get(item.stem, 0.0) for item in all_lessons)
+    cpu = run_times.get("cpu", {})
+    total = sum(cpu.get(item.stem, 0.0) for item in all_lessons)
+    how: dict[str, list[str]] = {}
+    for item in all_lessons:
+        if item.stem in cpu:
+            how.setdefault(run_times.get("measured", {}).get(item.stem, "not recorded how"), []).append(item.number)
+    sources = "; ".join(f"{', '.join(numbers)}: {label}" if len(how) > 1 else label for label, numbers in how.items())
+    measured = sum(item.stem in cpu for item in all_lessons)
     summary = (f"*Study*: about {study_hours(all_lessons):.0f} hours in all, exercises included. *Run (CPU)*: the "
-               f"machine time of the notebook's whole default run, {run_times.get('measured') or 'not measured'}; "
-               f"all {len(all_lessons)} take {total / 60:.0f} min. `make bench` measures your machine and "
+               f"machine time of the notebook's whole default run ({sources or 'none measured yet'}); the "
+               f"{measured} measured take {total / 60:.0f} min in all. `make bench` measures your machine and "
                "rewrites these numbers.")
     gpu = run_times.get("gpu") or {}
     summary += (" On a GPU: " + ", ".join(f"{stem.split('_')[0]} {_duration(s)}" for stem, s in sorted(gpu.items()))
@@ -190,7 +201,9 @@ def render(readme: str, all_lessons: list[Lesson], run_times: dict[str, Any]) ->
         lines[row + 1] = summary
     else:
         lines[row:row] = ["", summary]
-    return "\n".join(lines) + ("\n" if readme.endswith("\n") else "")
+    text = "\n".join(lines) + ("\n" if readme.endswith("\n") else "")
+    # The first screen's study time ("about 18 hours of study") is the same sum.
+    return re.sub(r"about \d+ hours of study", f"about {study_hours(all_lessons):.0f} hours of study", text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,8 @@ def test_study_time_and_prerequisites_are_read_from_each_notebook(tmp_path: Path
 
 README = """# Course
 
+Study: about 9 hours of study.
+
 | # | notebook | you will learn | needs | study | run (CPU) |
 |---|---|---|---|---:|---:|
 | 01 | [A](a) | things |  |  |  |
@@ -66,13 +68,17 @@ After.
 
 def test_render_fills_the_generated_columns_and_keeps_the_written_ones() -> None:
     lessons = [syllabus.Lesson("01", "01_a", (45, 45), "basic Python"), syllabus.Lesson("02", "02_b", (60, 75), "01")]
-    out = syllabus.render(README, lessons, {"measured": "make bench, today", "cpu": {"01_a": 6.2, "02_b": 131.0}})
+    times = {"measured": {"01_a": "make bench, today", "02_b": "make bench, today"}, "cpu": {"01_a": 6.2, "02_b": 131.0}}
+    out = syllabus.render(README, lessons, times)
     assert "| 01 | [A](a) | things | basic Python | 45 min | 6 s |" in out
     assert "| 02 | [B](b) | more | 01 | 60–75 min | 2.2 min |" in out
-    assert "about 2 hours" in out and "make bench, today" in out and "No GPU run has been measured yet" in out
-    assert syllabus.render(out, lessons, {"measured": "make bench, today", "cpu": {"01_a": 6.2, "02_b": 131.0}}) == out
-    gone = syllabus.render(README, lessons, {"measured": "", "cpu": {"01_a": 6.0}})
-    assert "| 02 | [B](b) | more | 01 | 60–75 min | not measured |" in gone
+    assert "about 2 hours of study" in out  # the first screen's study time is the same sum
+    assert "about 2 hours" in out and "(make bench, today)" in out and "No GPU run has been measured yet" in out
+    assert syllabus.render(out, lessons, times) == out
+    gone = syllabus.render(README, lessons, {"measured": {"01_a": "bench A"}, "cpu": {"01_a": 6.0}})
+    assert "| 02 | [B](b) | more | 01 | 60–75 min | not measured |" in gone and "the 1 measured" in gone
+    mixed = syllabus.render(README, lessons, {"measured": {"01_a": "bench A", "02_b": "bench B"}, "cpu": times["cpu"]})
+    assert "(01: bench A; 02: bench B)" in mixed
 
 
 def test_render_names_a_row_without_a_notebook_and_a_notebook_without_a_row() -> None:
@@ -90,7 +96,8 @@ def test_a_bench_stores_default_runs_by_device_and_skips_failures(tmp_path: Path
             SimpleNamespace(notebook="03_c.ipynb", status="ok", seconds=30.0, device="cuda:0")]
     assert syllabus.record_run_times(rows, "make bench, today", path) == ["01_a", "03_c"]
     data = json.loads(path.read_text())
-    assert data == {"measured": "make bench, today", "cpu": {"01_a": 6.0}, "gpu": {"03_c": 30.0}}
+    assert data == {"measured": {"01_a": "make bench, today", "gpu:03_c": "make bench, today"}, "cpu": {"01_a": 6.0},
+                    "gpu": {"03_c": 30.0}}
     path.write_text("[1, 2]")
     with pytest.raises(syllabus.SyllabusError, match="not a run-times file"):
         syllabus.load_run_times(path)
