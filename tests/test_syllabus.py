@@ -68,7 +68,8 @@ After.
 
 def test_render_fills_the_generated_columns_and_keeps_the_written_ones() -> None:
     lessons = [syllabus.Lesson("01", "01_a", (45, 45), "basic Python"), syllabus.Lesson("02", "02_b", (60, 75), "01")]
-    times = {"measured": {"01_a": "make bench, today", "02_b": "make bench, today"}, "cpu": {"01_a": 6.2, "02_b": 131.0}}
+    times = {"measured": {"01_a": "make bench, today", "02_b": "make bench, today"},
+             "cpu": {"01_a": 6.2, "02_b": 131.0}}
     out = syllabus.render(README, lessons, times)
     assert "| 01 | [A](a) | things | basic Python | 45 min | 6 s |" in out
     assert "| 02 | [B](b) | more | 01 | 60–75 min | 2.2 min |" in out
