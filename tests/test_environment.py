@@ -194,3 +194,16 @@ def test_deterministic_algorithms_without_loading_the_compiler() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "True", "False", "True", "True", "True"]
+
+
+def test_course_seed_follows_the_parameter_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.environment import course_seed
+
+    monkeypatch.delenv("COURSE_SEED", raising=False)
+    assert course_seed() == 0 and course_seed(7) == 7
+    monkeypatch.setenv("COURSE_SEED", "3")
+    assert course_seed() == 3 and course_seed(7) == 7  # the notebook's own value wins
+    for bad in ("x", "-1", "1.5"):
+        monkeypatch.setenv("COURSE_SEED", bad)
+        with pytest.raises(ValueError, match="is not a seed: use a whole number"):
+            course_seed()
