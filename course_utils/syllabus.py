@@ -29,8 +29,8 @@ RUN_TIMES = NOTEBOOKS / "run_times.json"
 HEADER = ("#", "notebook", "you will learn", "needs", "study", "run (CPU)")
 _TIME = re.compile(r"\*\*Time:?\*\*:?\s*(?:about\s+)?(\d+)(?:\s*[–-]\s*(\d+))?\s*minutes")
 _PREREQUISITES = re.compile(r"\*\*Prerequisites?:?\*\*:?\s*(.+?)(?=\*\*Time|\n\n|$)", re.S)
-_NUMBER = re.compile(r"\b(\d\d[ab]?)\b")
-_RANGE = re.compile(r"\b(\d\d[ab]?)\s*[–-]\s*(\d\d[ab]?)\b")
+_NUMBER = re.compile(r"\b(\d\d[a-z]?)\b")
+_RANGE = re.compile(r"\b(\d\d[a-z]?)\s*[–-]\s*(\d\d[a-z]?)\b")
 
 
 class SyllabusError(ValueError):

@@ -37,6 +37,7 @@ PRACTICE = {
     "09_custom_tokenizer": "09",
     "10a_attention": "10a",
     "10b_vanilla_transformer": "10b",
+    "10c_modern_decoder": "10c",
     "11_gradient_accumulation": "11",
     "12_post_training": "12",
     "13_scaling_out": "13",
