@@ -44,12 +44,13 @@ if importlib.util.find_spec("course_utils") is None:
 from course_utils.bootstrap import ensure_packages
 
 ensure_packages()
-from course_utils.environment import describe_environment, get_device, seed_everything, smoke_mode
+from course_utils.environment import course_seed, describe_environment, get_device, seed_everything, smoke_mode
 from course_utils.outcomes import expect, record
 from course_utils.practice.exercise_cells import register as register_exercise_cells
 
 register_exercise_cells()  # an exercise cell never stops Run All (course_utils/practice/exercise_cells.py)
 SMOKE = smoke_mode(SMOKE)
+SEED = course_seed(SEED)  # None follows COURSE_SEED (0 when unset)
 generator = seed_everything(SEED)
 device = get_device()
 record(device=device.type, smoke=SMOKE)

@@ -82,7 +82,7 @@ def describe(device: torch.device) -> str:
     chosen = f"chosen by {SIZES_ENV}" if _sizes() in ("gpu", "cpu") else "the device"
     text = f"sizes: {'GPU' if gpu else 'CPU'} ({chosen})"
     if gpu and not cuda:
-        text += "; no CUDA here, so bf16 autocast, pinned memory and CUDA memory statistics are skipped"
+        text += "; no CUDA here, so bf16 on CUDA, pinned memory and CUDA memory statistics are skipped"
     if dry_run():
         text += f"; dry run: loops capped at {max_steps()} steps (checks that the code runs, not that it learns)"
     return text

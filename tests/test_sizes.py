@@ -39,7 +39,7 @@ def test_describe_says_what_a_gpu_sized_run_on_a_cpu_skips(monkeypatch: pytest.M
     monkeypatch.setenv("COURSE_SIZES", "gpu")
     monkeypatch.setenv("COURSE_MAX_STEPS", "2")
     line = sizes.describe(CPU)
-    assert "sizes: GPU (chosen by COURSE_SIZES)" in line and "bf16 autocast, pinned memory" in line
+    assert "sizes: GPU (chosen by COURSE_SIZES)" in line and "bf16 on CUDA, pinned memory" in line
     assert "capped at 2 steps" in line
     monkeypatch.delenv("COURSE_SIZES")
     monkeypatch.delenv("COURSE_MAX_STEPS")
