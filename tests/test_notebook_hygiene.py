@@ -124,3 +124,16 @@ def test_make_lab_leaves_the_network_choice_to_the_notebook() -> None:
     assert not re.search(r"^export HF_HUB_OFFLINE", text, re.MULTILINE), "a global export reaches make lab too"
     [targets] = re.findall(r"^([\w -]+): export HF_HUB_OFFLINE := 1$", text, re.MULTILINE)
     assert "lab" not in targets.split() and {"test", "nbmake", "run", "fresh"} <= set(targets.split())
+
+
+def test_the_student_editions_run_on_a_second_seed() -> None:
+    """make nbmake (CI) runs the student editions with COURSE_SEED=1 while the smoke tests run seed 0, so every
+    outcome check is proven on two seeds; every parameters cell leaves SEED to COURSE_SEED."""
+    import json
+    import re
+
+    assert re.search(r"^nbmake: export COURSE_SEED \??= 1$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        [parameters] = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert re.search(r"^SEED = None\b", "".join(parameters["source"]), re.MULTILINE), path.name
