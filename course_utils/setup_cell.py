@@ -9,6 +9,7 @@ notebook is out of step, so every notebook carries exactly the same cell.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from pathlib import Path
@@ -19,9 +20,13 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 SETUP_MARK = "# Set-up, the same in every notebook"
+# The set-up cell is shown collapsed, so a lesson starts with the lesson: JupyterLab hides its source
+# (source_hidden), Colab shows only its "@title" line (a form cell); its output stays visible.
+SETUP_METADATA = {"jupyter": {"source_hidden": True}, "cellView": "form"}
 REPO_LINE = re.compile(r'(?m)^repository = "(.*)"$')
 
-SETUP_TEMPLATE = '''# Set-up, the same in every notebook (course_utils/setup_cell.py writes it). Where course_utils is
+SETUP_TEMPLATE = '''# @title Set-up (run it first): installs what a fresh runtime lacks, then seeds and picks the device
+# Set-up, the same in every notebook (course_utils/setup_cell.py writes it). Where course_utils is
 # installed (a checkout, a venv, conda) it only imports. In a fresh runtime (Colab, a bare Jupyter) it first
 # installs course_utils from the course's repository, then puts every package in its tested range (never torch).
 import importlib.util
@@ -101,6 +106,8 @@ def setup_problems(nb: Any, notebook_name: str, repo: str | None = None) -> list
     cells = nb.cells
     if index + 1 >= len(cells) or cells[index + 1].source != setup_source(repo):
         found.append("the cell after 'parameters' must be the shared set-up cell (run: make sync)")
+    elif any(cells[index + 1].metadata.get(key) != value for key, value in SETUP_METADATA.items()):
+        found.append("the set-up cell must be shown collapsed (source_hidden, Colab form) (run: make sync)")
     if sum(SETUP_MARK in c.source for c in cells if c.cell_type == "code") != 1:
         found.append("must have exactly one set-up cell")
     return found
@@ -124,7 +131,9 @@ def sync(path: Path, repo: str | None = None) -> bool:
     ):
         following.source = setup_source(repo)
     else:
-        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(setup_source(repo)))
+        following = nbformat.v4.new_code_cell(setup_source(repo))
+        nb.cells.insert(index + 1, following)
+    following.metadata.update(copy.deepcopy(SETUP_METADATA))
     after = nbformat.writes(nb) + "\n"
     if after != before:
         path.write_text(after, encoding="utf-8")

@@ -56,6 +56,13 @@ def test_sync_adds_badge_and_set_up_cell_once(tmp_path: Path) -> None:
     assert nb.cells[0].source.startswith("# Title\n\n[![Open In Colab]")
     assert nb.cells[2].source == setup_cell.setup_source(setup_cell.repository())
     assert nbclean.problems(path) == []
+    assert nb.cells[2].metadata["jupyter"] == {"source_hidden": True} and nb.cells[2].metadata["cellView"] == "form"
+    assert nb.cells[2].source.startswith("# @title Set-up")  # the one line Colab shows of a form cell
+    nb.cells[2].metadata.pop("jupyter")
+    nbformat.write(nb, path)
+    assert any("shown collapsed" in p for p in nbclean.problems(path))
+    assert setup_cell.sync(path) is True and nbclean.problems(path) == []
+    nb = nbformat.read(path, as_version=4)
     nb.cells[2].source += "\nprint('edited')"
     nbformat.write(nb, path)
     assert any("shared set-up cell" in p for p in nbclean.problems(path))
