@@ -15,7 +15,7 @@ nbmake: export COURSE_HEADLESS := 1
 nbmake: export COURSE_SEED ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup learner gpu-dry test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student \
+.PHONY: help setup learner gpu-dry test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student figures \
         lock floor canary doctor
 
 help:
@@ -33,6 +33,7 @@ help:
 	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
 	@echo "make hooks    install the pre-commit hooks (nbstripout, ruff, notebook checks)"
 	@echo "make student  the student editions (solutions replaced by stubs) into student/, and the references"
+	@echo "make figures  draw the diagrams (course_utils/figures) into notebooks/figures and embed them in the notebooks"
 	@echo "make setup    only the set-up (venv, exactly the locked pip packages, Debian corpora when root)"
 	@echo "make doctor   what is installed vs what the course tested, the corpora and the cache, each problem with its fix"
 	@echo "make lock     regenerate requirements.lock (uv, every platform) from requirements.txt's ranges"
@@ -52,6 +53,7 @@ lint: setup
 	$(PY) -m course_utils.nbclean --check notebooks
 	$(PY) -m course_utils.practice.student notebooks --check
 	$(PY) -m course_utils.syllabus --check
+	$(PY) -m course_utils.figures --check notebooks
 
 unit: setup
 	$(PY) -m pytest -m "not notebook" -q
@@ -110,6 +112,9 @@ floor: setup
 
 canary: setup
 	$(PY) -m course_utils.canary canary --out build/canary
+
+figures: setup
+	$(PY) -m course_utils.figures notebooks
 
 student: setup
 	$(PY) -m course_utils.practice.student notebooks

@@ -46,7 +46,15 @@ def _code(source: str) -> str:
 
 
 def _without_markers(segment: str) -> str:
-    return "\n".join(line for line in segment.splitlines() if line.strip() not in (BEGIN, END))
+    """A definition without its solution markers, nor the commented buggy code of a find-the-bug exercise."""
+    kept, in_bug = [], False
+    for line in segment.splitlines():
+        marker = line.strip()
+        if marker in ("### BEGIN BUG", "### END BUG"):
+            in_bug = marker == "### BEGIN BUG"
+        elif not in_bug and marker not in (BEGIN, END):
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _needed_imports(imports: list[ast.stmt], definitions: list[str]) -> list[str]:

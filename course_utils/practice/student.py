@@ -16,6 +16,26 @@ fails when a committed edition or reference is out of step with its notebook. It
 each edition hides; a marker without its partner, a nested marker, a
 near-miss marker (``### Begin Solution``, ``## BEGIN SOLUTION``: it would leave the solution in the student
 edition) or a stub that leaves a cell unparsable stops the build with the notebook, cell and line named.
+
+**Find-the-bug exercises.** A solution may be preceded by the buggy code the learner is to fix, commented out
+between ``### BEGIN BUG`` and ``### END BUG`` (each line ``# `` plus the code, at the solution's indentation)::
+
+    def train(model, loader, optimizer):
+        ### BEGIN BUG
+        # for x, y in loader:
+        #     loss = loss_fn(model(x), y)
+        #     loss.backward()
+        #     optimizer.step()
+        ### END BUG
+        ### BEGIN SOLUTION
+        for x, y in loader:
+            optimizer.zero_grad()
+            ...
+        ### END SOLUTION
+
+The teacher notebook shows both (what learners get, and the fix); the student edition gets the buggy code,
+uncommented, where the solution was, so the learner starts from code that runs and its checker names what is
+still wrong.
 """
 
 from __future__ import annotations
@@ -34,40 +54,95 @@ STUB = 'raise NotImplementedError("write your solution here")'  # grading.STUB_M
 MARKDOWN_STUB = "*Write your answer here.*"
 # What a mistyped marker looks like: a comment saying begin/end solution in another case, spacing or number of #.
 _NEAR_MISS = re.compile(r"#+\s*(BEGIN|END)[\s_-]*SOLUTIONS?\b.*", re.IGNORECASE)
+BUG_BEGIN = "### BEGIN BUG"
+BUG_END = "### END BUG"
+_BUG_NEAR_MISS = re.compile(r"#+\s*(BEGIN|END)[\s_-]*BUGS?\b.*", re.IGNORECASE)
 
 
 class SolutionMarkerError(ValueError):
     """The solution markers of a notebook cell are not in matched BEGIN/END pairs, or hiding one broke the code."""
 
 
+def _uncomment(line: str, where: str, number: int) -> str:
+    """A line of a ``### BEGIN BUG`` block with its comment sign removed (``    # x = 1`` -> ``    x = 1``)."""
+    stripped = line.lstrip()
+    indent = line[: len(line) - len(stripped)]
+    if not stripped.strip():
+        return line
+    if stripped.startswith("# "):
+        return indent + stripped[2:]
+    if stripped.rstrip("\n") == "#":
+        return "\n"
+    raise SolutionMarkerError(f"{where}, line {number}: a line between {BUG_BEGIN} and {BUG_END} must be commented "
+                              f"out ('# ' before the code), got {stripped.rstrip()!r}")
+
+
 def hide_solutions(source: str, where: str = "cell", markdown: bool = False) -> tuple[str, int]:
-    """``source`` with each marked solution replaced by a stub, and the number of solutions hidden."""
+    """``source`` with each marked solution replaced by a stub (or by the buggy code of the ``### BEGIN BUG``
+    block just before it), and the number of solutions hidden."""
     if not isinstance(source, str):
         raise TypeError(f"source must be a cell's text (a string), got {type(source).__name__}")
     out: list[str] = []
     begin_line: int | None = None
+    bug_line: int | None = None  # the line of an open BEGIN BUG
+    bug: list[str] | None = None  # the uncommented buggy code waiting for its solution
     hidden = 0
     for number, line in enumerate(source.splitlines(keepends=True), start=1):
         marker = line.strip()
-        if marker == BEGIN:
+        if bug is not None and bug_line is None and marker != BEGIN:
+            raise SolutionMarkerError(f"{where}, line {number}: {BUG_END} must be followed at once by {BEGIN} "
+                                      "(the fix the student edition hides)")
+        if marker == BUG_BEGIN:
+            if begin_line is not None or bug_line is not None:
+                raise SolutionMarkerError(f"{where}, line {number}: {BUG_BEGIN} inside another marked block")
+            bug_line, bug = number, []
+            out.append(line)
+        elif marker == BUG_END:
+            if bug_line is None:
+                raise SolutionMarkerError(f"{where}, line {number}: {BUG_END} without a {BUG_BEGIN} before it")
+            bug_line = None
+            out.append(line)
+        elif bug_line is not None:
+            if marker in (BEGIN, END):
+                raise SolutionMarkerError(f"{where}, line {number}: {marker} inside the bug block opened on line "
+                                          f"{bug_line}; close it with {BUG_END} first")
+            assert bug is not None
+            bug.append(_uncomment(line, where, number))
+            out.append(line)
+        elif marker == BEGIN:
             if begin_line is not None:
                 raise SolutionMarkerError(f"{where}, line {number}: {BEGIN} inside the solution opened on line "
                                           f"{begin_line}; close it with {END} first")
             begin_line = number
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}{MARKDOWN_STUB if markdown else STUB}\n")
+            if bug is not None:  # find-the-bug: the learner starts from the buggy code, not a stub
+                while out and out[-1].strip() != BUG_BEGIN:
+                    out.pop()
+                out.pop()
+                out.extend(bug)
+                bug = None
+            else:
+                out.append(f"{indent}{MARKDOWN_STUB if markdown else STUB}\n")
         elif marker == END:
             if begin_line is None:
                 raise SolutionMarkerError(f"{where}, line {number}: {END} without a {BEGIN} before it")
             begin_line = None
             hidden += 1
-        elif match := _NEAR_MISS.fullmatch(marker):
-            exact = BEGIN if match.group(1).upper() == "BEGIN" else END
+        elif match := _NEAR_MISS.fullmatch(marker) or _BUG_NEAR_MISS.fullmatch(marker):
+            begins = match.group(1).upper() == "BEGIN"
+            if "BUG" in marker.upper():
+                exact = BUG_BEGIN if begins else BUG_END
+            else:
+                exact = BEGIN if begins else END
             raise SolutionMarkerError(f"{where}, line {number}: {marker!r} looks like a solution marker but is not "
                                       f"exactly {exact!r}, so the solution would stay in the student edition; "
                                       f"write it as {exact} (three #, capitals, nothing else on the line)")
         elif begin_line is None:
             out.append(line)
+    if bug_line is not None:
+        raise SolutionMarkerError(f"{where}, line {bug_line}: {BUG_BEGIN} is never closed with {BUG_END}")
+    if bug is not None:
+        raise SolutionMarkerError(f"{where}: {BUG_END} must be followed at once by {BEGIN}")
     if begin_line is not None:
         raise SolutionMarkerError(f"{where}, line {begin_line}: {BEGIN} is never closed with {END}")
     text = "".join(out)
