@@ -3,9 +3,10 @@
 - The builder hides each solution behind a stub at the right indentation, strips outputs, and refuses broken
   markers.
 - The student edition of every committed notebook keeps no line of any solution.
-- In each practice notebook: at least 3 exercises, each checked by a registered checker; executed on their own
-  (imports, ``TRIALS`` and ``exercises`` only), the teacher's exercise cells pass their checkers and the
-  student's stubs are rejected with the "not written yet" feedback.
+- In each practice notebook: at least 3 exercises, each checked by a registered checker, and one find-the-bug
+  exercise; executed on their own (imports, ``TRIALS`` and ``exercises`` only), the teacher's exercise cells pass
+  their checkers, the student's stubs are rejected with the "not written yet" feedback and the student's buggy
+  code is rejected with feedback that names a failing case.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import nbformat
 import pytest
 
 from course_utils.practice import grading, student
-from course_utils.practice.student import BEGIN, END, STUB, SolutionMarkerError, hide_solutions, student_edition
+from course_utils.practice.student import (
+    BEGIN,
+    BUG_BEGIN,
+    BUG_END,
+    END,
+    STUB,
+    SolutionMarkerError,
+    hide_solutions,
+    student_edition,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -83,6 +93,53 @@ def test_markdown_answers_are_hidden_too() -> None:
     ],
 )
 def test_unmatched_markers_are_refused_with_the_line(source: str, message: str) -> None:
+    with pytest.raises(SolutionMarkerError, match=message):
+        hide_solutions(source, "nb.ipynb, cell 3")
+
+
+BUGGY_CELL = (
+    "def train(model, batches, optimizer):\n"
+    "    for x, y in batches:\n"
+    f"        {BUG_BEGIN}\n"
+    "        # loss = (model(x) - y).pow(2).mean()\n"
+    "        #\n"
+    "        # loss.backward()\n"
+    f"        {BUG_END}\n"
+    f"        {BEGIN}\n"
+    "        optimizer.zero_grad()\n"
+    "        loss = (model(x) - y).pow(2).mean()\n"
+    "        loss.backward()\n"
+    f"        {END}\n"
+    "        optimizer.step()\n"
+)
+
+
+def test_a_find_the_bug_exercise_gives_the_learner_the_buggy_code() -> None:
+    hidden, count = hide_solutions(BUGGY_CELL)
+    assert count == 1
+    assert hidden == (
+        "def train(model, batches, optimizer):\n"
+        "    for x, y in batches:\n"
+        "        loss = (model(x) - y).pow(2).mean()\n"
+        "\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
+    )
+    assert "zero_grad" not in hidden and BUG_BEGIN not in hidden and STUB not in hidden
+    ast.parse(hidden)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (BUGGY_CELL.replace("        # loss.backward()", "        loss.backward()"), "must be commented out"),
+        (BUGGY_CELL.replace(f"        {BEGIN}\n", "        pass\n", 1), "followed at once by"),
+        (BUGGY_CELL.replace(f"        {BUG_END}\n", ""), "inside the bug block"),
+        (BUGGY_CELL.replace(BUG_BEGIN, "### Begin Bug"), "looks like a solution marker"),
+        (f"def f():\n    {BUG_BEGIN}\n    # return 1\n", "never closed"),
+    ],
+)
+def test_broken_bug_markers_are_refused_with_the_line(source: str, message: str) -> None:
     with pytest.raises(SolutionMarkerError, match=message):
         hide_solutions(source, "nb.ipynb, cell 3")
 
@@ -209,6 +266,15 @@ def test_each_practice_notebook_has_three_or_more_checked_exercises(stem: str) -
     assert text.count(BEGIN) >= len(registered)
 
 
+@pytest.mark.parametrize("stem", sorted(PRACTICE))
+def test_each_practice_notebook_has_a_find_the_bug_exercise(stem: str) -> None:
+    """Issue 26: the learner fixes buggy code that runs (the checker names what is still wrong)."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    buggy = [c for c in nb.cells if c.cell_type == "code" and BUG_BEGIN in c.source]
+    assert buggy, f"{stem} has no find-the-bug exercise ({BUG_BEGIN} ... {BUG_END} before a solution)"
+    assert all(re.search(r"^exercises\[", c.source, re.M) for c in buggy), "a bug block sits in an exercise cell"
+
+
 def test_every_checker_is_tested_against_wrong_answers() -> None:
     """Each registered checker is called by a ``test_*rejects*`` test (plausible wrong answers, kept in tests/)."""
     rejecting = set()
@@ -227,6 +293,13 @@ def test_teacher_solutions_pass_and_student_stubs_are_rejected(stem: str, editio
     teacher = exercise_results(nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4))
     stubs = exercise_results(editions[stem][0])
     assert len(teacher) >= 3 and teacher.keys() == stubs.keys()
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    buggy = {m for c in nb.cells if c.cell_type == "code" and BUG_BEGIN in c.source
+             for m in re.findall(r'^exercises\["(\w+)"\]', c.source, re.M)}
     for name, result in teacher.items():
         assert result.passed, f"{stem}: the teacher's solution of {name} fails its checker:\n{result}"
-        assert not stubs[name] and "not written yet" in stubs[name].message, str(stubs[name])
+        if name in buggy:  # the learner starts from code that runs and fails a named case
+            assert not stubs[name] and "not written yet" not in stubs[name].message, str(stubs[name])
+            assert "input:" in stubs[name].message, str(stubs[name])
+        else:
+            assert not stubs[name] and "not written yet" in stubs[name].message, str(stubs[name])
