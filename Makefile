@@ -4,6 +4,8 @@ PY      := $(VENV)/bin/python
 JOBS    ?= 2
 NB      ?= notebooks/*.ipynb
 STUDENT ?= student/*.ipynb
+SITE_VENV ?= .venv-site
+SITE_PY := $(SITE_VENV)/bin/python
 export PYTHONHASHSEED := 0
 # Tests, runs and CI stay offline (nothing reaches the Hub); `make lab` leaves that choice to the notebook
 # (ONLINE = None detects a network), so a learner online gets the Hub cells.
@@ -15,7 +17,7 @@ nbmake: export COURSE_HEADLESS := 1
 nbmake: export COURSE_SEED ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup learner gpu-dry test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student figures \
+.PHONY: help setup learner gpu-dry test unit notebooks nbmake fresh lint strip sync publish hooks run bench lab clean student figures site site-test site-setup \
         lock floor canary doctor
 
 help:
@@ -33,6 +35,8 @@ help:
 	@echo "make publish REPO=https://github.com/<owner>/<repo>   set the course's URL everywhere (badges, set-up cells)"
 	@echo "make hooks    install the pre-commit hooks (nbstripout, ruff, notebook checks)"
 	@echo "make student  the student editions (solutions replaced by stubs) into student/, and the references"
+	@echo "make site     the website (build/site) from the executed notebooks of make run (SMOKE=1: of the smoke run), with slides, notes, schedule"
+	@echo "make site-test  the built site in headless Chromium: pages, links, images, search, Colab links, screenshots"
 	@echo "make figures  draw the diagrams (course_utils/figures) into notebooks/figures and embed them in the notebooks"
 	@echo "make setup    only the set-up (venv, exactly the locked pip packages, Debian corpora when root)"
 	@echo "make doctor   what is installed vs what the course tested, the corpora and the cache, each problem with its fix"
@@ -118,3 +122,20 @@ figures: setup
 
 student: setup
 	$(PY) -m course_utils.practice.student notebooks
+
+# The website's tools live in their own venv (requirements-site.txt): a learner's set-up does not grow.
+$(SITE_VENV)/.site-installed: requirements-site.txt
+	test -x $(SITE_PY) || python3 -m venv $(SITE_VENV)
+	$(SITE_PY) -m pip install -q --disable-pip-version-check -r requirements-site.txt
+	touch $@
+
+site-setup: $(SITE_VENV)/.site-installed
+
+site: site-setup
+	PYTHONPATH=$(CURDIR) $(SITE_PY) -m course_utils.website $(if $(filter 1,$(SMOKE)),--smoke)
+
+site-test: site-setup
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } || \
+	  { echo "site-test needs Chromium: apt-get install chromium"; exit 1; }
+	PYTHONPATH=$(CURDIR) $(SITE_PY) -m course_utils.site_check

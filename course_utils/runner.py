@@ -189,7 +189,45 @@ def run_notebook(
     elif status == "failed" and not error:
         error = output.strip().splitlines()[-1] if output.strip() else f"papermill exited {proc.returncode}"
     device = str(metrics.pop("device", "?"))
+    if executed.is_file():
+        stamp_run(executed, seconds=seconds, device=device, smoke=smoke, seed=seed, metrics=metrics, status=status)
     return NotebookResult(notebook.name, status, round(seconds, 1), device, metrics, error, output[-4000:], peak_mb)
+
+
+# The libraries whose versions a run's stamp names (the website shows them beside the outputs).
+STAMPED_PACKAGES = ("torch", "torchvision", "transformers", "datasets", "tokenizers", "peft", "trl", "accelerate")
+STAMP_KEY = "course_run"
+
+
+def stamp_run(executed: Path, seconds: float, device: str, smoke: bool | None, seed: int,
+              metrics: dict[str, Any], status: str) -> dict[str, Any]:
+    """Write what produced an executed notebook into its metadata (``course_run``): when it finished, how long it
+    took, the device, mode, seed, the main packages' versions (this process runs the kernel's environment) and
+    the headline metrics. The course website prints it as each page's freshness stamp."""
+    import datetime
+    import platform
+    from importlib import metadata
+
+    import nbformat
+
+    versions = {}
+    for name in STAMPED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    stamp = {
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1), "device": device, "smoke": smoke, "seed": seed, "status": status,
+        "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "versions": versions, "metrics": metrics,
+    }
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata[STAMP_KEY] = stamp
+    tmp = executed.with_name(executed.name + ".tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, executed)
+    return stamp
 
 
 class PeakMemory:
