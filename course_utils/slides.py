@@ -93,6 +93,8 @@ def _markdown_html(cell: nbformat.NotebookNode) -> tuple[str, str]:
         source = source.replace(f"attachment:{name}", f"data:{mime};base64,{payload}")
     blocks = re.split(r"\n\s*\n", source.strip())
     keep = 2 if blocks and blocks[0].lstrip().startswith("#") else 1
+    if blocks and blocks[0].lstrip().startswith("# "):  # the title slide: the lesson's goals too
+        keep = min(len(blocks), 4)
     if any("data:image" in b for b in blocks):
         keep = max(keep, 1 + max(i for i, b in enumerate(blocks) if "data:image" in b))
     md = MarkdownIt("commonmark").enable("table")
