@@ -95,3 +95,16 @@ def test_top_k_accepts_correct_answers(fn) -> None:
 )
 def test_top_k_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_top_k_accuracy(fn, seed=3), *fragments)
+
+
+def test_last_outputs_find_the_bug() -> None:
+    """The student edition's starting code (the last padded column) fails with the padding hint; the fix passes."""
+
+    def buggy(outputs, lengths):  # what the student edition starts from
+        return outputs[:, -1]
+
+    assert_rejected(check_last_outputs(buggy, seed=5), "the last PADDED step", "lengths[b] - 1")
+    assert_accepted(check_last_outputs, last_outputs)
+    # a plausible wrong fix: one step for the whole batch (the shortest name's end) instead of one per row
+    assert_rejected(check_last_outputs(lambda out, lengths: out[:, int(lengths.min()) - 1], seed=5),
+                    "its own last step")

@@ -7,7 +7,12 @@ import re
 import pytest
 from checker_helpers import assert_accepted, assert_rejected, stub
 
-from course_utils.practice.checks.nb08 import check_add_counts, check_chunk_words, check_prepare
+from course_utils.practice.checks.nb08 import (
+    check_add_counts,
+    check_chunk_words,
+    check_prepare,
+    check_tokenize_for_training,
+)
 
 
 # --- add_counts -----------------------------------------------------------------------------------------------
@@ -129,3 +134,38 @@ def test_prepare_accepts_correct_answers(fn) -> None:
 )
 def test_prepare_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_prepare(fn, seed=2), *fragments)
+
+
+# --- tokenize_for_training (find the bug) ---------------------------------------------------------------------
+def tokenize_for_training(ds, tokenize):
+    drop = [name for name in ds.column_names if name != "label"]
+    return ds.map(lambda batch: tokenize(batch["text"]), batched=True, remove_columns=drop)
+
+
+def tokenize_then_select(ds, tokenize):  # another route: map, then keep the wanted columns
+    mapped = ds.map(lambda batch: tokenize(batch["text"]), batched=True)
+    return mapped.select_columns(["input_ids", "attention_mask", "label"])
+
+
+@pytest.mark.parametrize("fn", [tokenize_for_training, tokenize_then_select])
+def test_tokenize_for_training_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_tokenize_for_training, fn)
+
+
+def buggy_tokenize_for_training(ds, tokenize):  # the student edition's starting code: the label is dropped
+    return ds.map(lambda batch: tokenize(batch["text"]), batched=True, remove_columns=ds.column_names)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (buggy_tokenize_for_training, ["the label column is gone", "remove_columns=ds.column_names"]),
+        (lambda ds, tok: ds.map(lambda b: tok(b["text"]), batched=True), ["still there", "'text'"]),
+        (lambda ds, tok: ds.map(lambda b: tok(b["text"]), batched=True, remove_columns=["text"]), ["still there"]),
+        (lambda ds, tok: tokenize_for_training(ds, tok).shuffle(seed=0), ["same order"]),
+        (lambda ds, tok: ds.remove_columns([n for n in ds.column_names if n != "label"]), ["map with the tokenizer"]),
+    ],
+)
+def test_tokenize_for_training_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_tokenize_for_training(fn, seed=4), *fragments)

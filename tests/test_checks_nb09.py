@@ -7,7 +7,12 @@ from checker_helpers import assert_accepted, assert_rejected, stub
 from tokenizers import Regex, normalizers, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 
-from course_utils.practice.checks.nb09 import check_normalizer, check_post_processor, check_pre_tokenizer
+from course_utils.practice.checks.nb09 import (
+    check_metaspace_decode,
+    check_normalizer,
+    check_post_processor,
+    check_pre_tokenizer,
+)
 
 
 # --- normalizer -----------------------------------------------------------------------------------------------
@@ -117,3 +122,40 @@ def test_post_processor_accepts_the_reference() -> None:
 )
 def test_post_processor_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_post_processor(fn, seed=2), *fragments)
+
+
+# --- metaspace_decode (find the bug) --------------------------------------------------------------------------
+def metaspace_decode(tokens):
+    text = "".join(tokens).replace("▁", " ")
+    return text[1:] if text.startswith(" ") else text
+
+
+def metaspace_decode_loop(tokens):  # another route: token by token, the first one's marker dropped
+    pieces = [token.replace("▁", " ") for token in tokens]
+    if pieces and pieces[0].startswith(" "):
+        pieces[0] = pieces[0][1:]
+    return "".join(pieces)
+
+
+@pytest.mark.parametrize("fn", [metaspace_decode, metaspace_decode_loop])
+def test_metaspace_decode_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_metaspace_decode, fn)
+
+
+def buggy_decode(tokens):  # the student edition's starting code: decoding that adds spaces
+    return " ".join(token.replace("▁", "") for token in tokens)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (buggy_decode, ["must not be joined with spaces"]),
+        (lambda tokens: "".join(tokens).replace("▁", " "), ["one space too many at the start"]),
+        (lambda tokens: "".join(tokens).replace("▁", " ").strip(), ["strip() removes spaces"]),
+        (lambda tokens: "".join(tokens), ["every ▁ stands for a space"]),
+        (lambda tokens: None, ["returned None"]),
+    ],
+)
+def test_metaspace_decode_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_metaspace_decode(fn, seed=1), *fragments)

@@ -1,5 +1,6 @@
 """Checkers for notebook 08 (loading datasets): a batched ``map`` function, a ``map`` that changes the number of
-rows, and a whole preparation pipeline (filter, flatten, class labels, stratified split)."""
+rows, a whole preparation pipeline (filter, flatten, class labels, stratified split), and (find the bug) a
+tokenizing map that must keep the labels."""
 
 from __future__ import annotations
 
@@ -191,3 +192,59 @@ def check_prepare(fn: Callable, trials: int = 3, seed: int | None = None) -> Che
                                in_test[sentiment], "stratify: train_test_split(..., stratify_by_column='sentiment')")
 
     return run_check("prepare (filter, flatten, ClassLabel, stratified split)", trials, body)
+
+
+# --- Exercise 4 (find the bug): tokenize for training, labels kept --------------------------------------------
+def _fake_tokenize(texts: list[str]) -> dict[str, list[list[int]]]:
+    """A stand-in for a tokenizer called on a batch of texts: one id per word (its length), and a mask of ones."""
+    ids = [[len(word) for word in text.split()] or [0] for text in texts]
+    return {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids]}
+
+
+@exercise("08", "tokenize_for_training")
+def check_tokenize_for_training(fn: Callable, trials: int = 10, seed: int | None = None) -> CheckResult:
+    """Check ``tokenize_for_training(ds, tokenize)``: ``ds`` has a ``"text"`` column, a ``"label"`` column and other
+    columns (in any order); ``tokenize(list_of_texts)`` returns a dict of lists, as a tokenizer does. Return a
+    dataset of the same rows, in the same order, whose columns are exactly the tokenizer's outputs plus
+    ``"label"``: everything a model takes, nothing it cannot (strings, bookkeeping columns)."""
+    from datasets import Dataset
+
+    rng, _ = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_tokenize_for_training(tokenize_for_training)")
+        for _ in range(trials):
+            texts = _texts(rng, rng.randint(1, 20))
+            columns = {"text": texts, "label": [rng.randint(0, 2) for _ in texts],
+                       "chars": [len(t) for t in texts], "user": [f"user{rng.randint(1, 9)}" for _ in texts]}
+            extra = rng.sample(["chars", "user"], rng.randint(1, 2))
+            names = ["text", "label", *extra]
+            rng.shuffle(names)
+            ds = Dataset.from_dict({name: columns[name] for name in names})
+            case = current["case"] = f"tokenize_for_training(a Dataset with columns {names} and {len(texts)} rows, " \
+                                     "tokenize)"
+            with _quiet():
+                got = fn(ds, _fake_tokenize)
+            want_columns = {"input_ids", "attention_mask", "label"}
+            if not isinstance(got, Dataset):
+                raise fail(case, "a Dataset", type(got).__name__, "return the dataset that ds.map(...) gives")
+            have = set(got.column_names)
+            if "label" not in have:
+                raise fail(case, sorted(want_columns), got.column_names,
+                           "the label column is gone: remove_columns=ds.column_names removed it too; remove only "
+                           "the columns a model cannot take, and keep 'label'")
+            if not {"input_ids", "attention_mask"} <= have:
+                raise fail(case, sorted(want_columns), got.column_names,
+                           "map with the tokenizer, batched: ds.map(lambda batch: tokenize(batch['text']), "
+                           "batched=True, ...)")
+            if have != want_columns:
+                left = sorted(have - want_columns)
+                raise fail(case, sorted(want_columns), got.column_names,
+                           f"{left} still there: a DataLoader cannot make tensors of strings, and a model takes "
+                           "no such argument; remove every old column but 'label'")
+            if list(got["label"]) != columns["label"] or list(got["input_ids"]) != _fake_tokenize(texts)["input_ids"]:
+                raise fail(case, "the same rows in the same order, each with its own label",
+                           f"labels {show(list(got['label']), 80)}", "map keeps the rows and their order: no "
+                           "shuffle, filter or sort here")
+
+    return run_check("tokenize_for_training (labels kept)", trials, body)

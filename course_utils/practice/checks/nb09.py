@@ -162,3 +162,67 @@ def check_post_processor(fn: Callable, trials: int = 20, seed: int | None = None
                            "the second text and its </s> get type id 1: $B:1 </s>:1")
 
     return run_check("post_processor", trials, body)
+
+
+# --- Exercise 4 (find the bug): a Metaspace decoder by hand ---------------------------------------------------
+_WORDS = ["y", "dijo", "el", "señor", "desadornada", "Moisés", "the", "Lord", "¿Qué", "amén,", "1984", "ﬁn"]
+
+
+def _metaspace_tokens(rng: random.Random, text: str) -> list[str]:
+    """What a Metaspace BPE tokenizer could give for ``text``: its Metaspace + Punctuation pieces, each cut at
+    random into subword tokens (``▁`` only at the start of a piece)."""
+    from tokenizers import pre_tokenizers
+
+    pre = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation(behavior="isolated")])
+    tokens = []
+    for piece, _ in pre.pre_tokenize_str(text):
+        cuts = sorted(rng.sample(range(1, len(piece)), rng.randint(0, len(piece) - 1))) if len(piece) > 1 else []
+        tokens += [piece[a:b] for a, b in zip([0, *cuts], [*cuts, len(piece)])]
+    return tokens
+
+
+@exercise("09", "metaspace_decode")
+def check_metaspace_decode(fn: Callable, trials: int = 40, seed: int | None = None) -> CheckResult:
+    """Check ``metaspace_decode(tokens)``: the text of a list of Metaspace BPE tokens (``"▁the"``, ``"lor"``,
+    ``"d"`` ...), exactly as ``tokenizers.decoders.Metaspace().decode`` gives it: every ``▁`` becomes a space,
+    tokens are joined with nothing between them, and the one space the pre-tokenizer put at the very start
+    (``prepend_scheme="always"``) is dropped. Random sentences, with runs of spaces and spaces at either end, cut
+    into random subword tokens."""
+    from tokenizers import decoders
+
+    rng, _ = random_sources(seed)
+    reference = decoders.Metaspace()
+    fixed = ["y dijo el señor", "desadornada", " two  spaces ", "¿Qué?"]
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_metaspace_decode(metaspace_decode)")
+        for trial in range(trials):
+            if trial < len(fixed):
+                text = fixed[trial]
+            else:
+                words = [rng.choice(_WORDS) for _ in range(rng.randint(1, 6))]
+                text = "".join(w + " " * rng.choice([1, 1, 1, 2]) for w in words)
+                text = " " * rng.choice([0, 0, 1, 2]) + (text if rng.random() < 0.5 else text.rstrip())
+            tokens = _metaspace_tokens(rng, text)
+            want = reference.decode(tokens)
+            case = current["case"] = f"metaspace_decode({tokens!r})"
+            got = fn(list(tokens))
+            if got == want:
+                continue
+            hint = "tokens joined with nothing between them, every ▁ a space, then drop the first character"
+            if isinstance(got, str):
+                plain = "".join(tokens).replace("▁", " ")
+                if got == plain:
+                    hint = ("one space too many at the start: the pre-tokenizer prepended one ▁ to the text "
+                            "(prepend_scheme='always'); drop that one space")
+                elif got.replace(" ", "") == want.replace(" ", "") and got.count(" ") > want.count(" "):
+                    hint = ("spaces where the text had none: a token is often a piece of a word (lor + d), so "
+                            "tokens must not be joined with spaces; the spaces are already in the tokens, as ▁")
+                elif got in (plain.strip(), plain.lstrip(), plain.rstrip()):
+                    hint = ("strip() removes spaces that were in the text too: drop only the one space the "
+                            "pre-tokenizer added at the start")
+                elif "▁" in got:
+                    hint = "every ▁ stands for a space: replace it"
+            raise fail(case, repr(want), repr(got) if isinstance(got, str) else got, hint)
+
+    return run_check("metaspace_decode", trials, body)

@@ -27,6 +27,12 @@ def chunk_words(batch: dict[str, list], size: int) -> dict[str, list]:
     return {"chunk": pieces}
 
 
+def tokenize_for_training(ds: Dataset, tokenize) -> Dataset:
+    """The tokenizer's columns plus "label", nothing else: what a model's forward and a DataLoader take."""
+    drop = [name for name in ds.column_names if name != "label"]
+    return ds.map(lambda batch: tokenize(batch["text"]), batched=True, remove_columns=drop)
+
+
 def prepare(ds: Dataset, seed: int) -> DatasetDict:
     """Tweets with a hashtag, flattened, sentiment as ClassLabel, split 80/20 stratified by sentiment."""
     hashtagged = ds.filter(lambda r: r["meta"]["hashtags"] > 0).flatten().class_encode_column("sentiment")
@@ -37,5 +43,6 @@ def prepare(ds: Dataset, seed: int) -> DatasetDict:
 EXERCISES = {
     'add_counts': 'add_counts',
     'chunk_words': 'chunk_words',
+    'tokenize_for_training': 'tokenize_for_training',
     'prepare': 'prepare',
 }

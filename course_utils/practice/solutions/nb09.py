@@ -40,9 +40,16 @@ def make_post_processor(tokenizer: Tokenizer) -> TemplateProcessing:
     )
 
 
+def metaspace_decode(tokens: list[str]) -> str:
+    """The text of a list of Metaspace tokens, as decoders.Metaspace() gives it."""
+    text = "".join(tokens).replace("▁", " ")  # the spaces are in the tokens already, as ▁
+    return text[1:] if text.startswith(" ") else text  # the one ▁ the pre-tokenizer put at the start
+
+
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
     'normalizer': 'make_normalizer',
     'pre_tokenizer': 'make_pre_tokenizer',
     'post_processor': 'make_post_processor',
+    'metaspace_decode': 'metaspace_decode',
 }
