@@ -1,4 +1,4 @@
-"""Launch a multi-process (data-parallel) run from a notebook or a test, safely: the helper of notebook 13.
+"""Launch a multi-process (data-parallel) run from a notebook or a test, safely: the helper of notebook 14.
 
 ``launch("train.py", nproc=2)`` runs ``torchrun --nproc_per_node 2 train.py`` with the interpreter of this
 environment (``sys.executable -m torch.distributed.run``, so it works in a venv, conda or Colab) and returns a

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import functools
-import math
 
 import pytest
 import torch
 from checker_helpers import assert_accepted, assert_rejected, stub
-from torch.utils.data.distributed import DistributedSampler
+from torch import nn
 
 from course_utils.practice import grading
 from course_utils.practice.checks import nb13
 from course_utils.practice.checks.nb13 import (
+    check_clipped_fp16_step,
     check_clipped_probabilities_no_break,
-    check_data_parallel_gradients,
-    check_shard_indices,
     check_unscale_gradients,
 )
 
@@ -87,129 +84,85 @@ def test_no_break_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_clipped_probabilities_no_break(fn, seed=2), *fragments)
 
 
-# --- data_parallel_gradients ----------------------------------------------------------------------------------
-def data_parallel_gradients(model, loss_fn, inputs, targets, world_size):
-    replicas = [copy.deepcopy(model) for _ in range(world_size)]
-    for replica, x, y in zip(replicas, inputs.chunk(world_size), targets.chunk(world_size)):
-        loss_fn(replica(x), y).backward()
-    return [torch.stack(grads).mean(dim=0) for grads in zip(*[[p.grad for p in r.parameters()] for r in replicas])]
+# --- clipped_fp16_step (find the bug) --------------------------------------------------------------------------
+def fp16_step(model, optimizer, scaler, images, labels, max_norm, order="right"):
+    optimizer.zero_grad()
+    with torch.autocast(images.device.type, dtype=torch.float16):
+        loss = nn.functional.cross_entropy(model(images), labels)
+    scaler.scale(loss).backward()
+    if order in ("right", "no_update"):
+        scaler.unscale_(optimizer)
+    if order in ("right", "no_update", "bug"):
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    if order == "by_hand":  # divides the gradients itself: scaler.step divides them again
+        for p in model.parameters():
+            p.grad /= scaler.get_scale()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    if order == "bare_step":
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+    if order == "clip_after_step":
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    if order != "no_update":
+        scaler.update()
+    return loss.item()
 
 
-def accumulate_then_divide(model, loss_fn, inputs, targets, world_size):  # one model, the sum of the shards / N
-    model.zero_grad()
-    size = len(inputs) // world_size
-    for rank in range(world_size):
-        shard = slice(rank * size, (rank + 1) * size)
-        loss_fn(model(inputs[shard]), targets[shard]).backward()
-    return [p.grad / world_size for p in model.parameters()]
+def clip_the_scaled_norm(model, optimizer, scaler, images, labels, max_norm):  # the same clip, in scaled units
+    optimizer.zero_grad()
+    with torch.autocast(images.device.type, dtype=torch.float16):
+        loss = nn.functional.cross_entropy(model(images), labels)
+    scaler.scale(loss).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm * scaler.get_scale())
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
 
 
-def summed(model, loss_fn, inputs, targets, world_size):
-    return [g * world_size for g in data_parallel_gradients(model, loss_fn, inputs, targets, world_size)]
-
-
-def whole_batch(model, loss_fn, inputs, targets, world_size):
-    model.zero_grad()
-    loss_fn(model(inputs), targets).backward()
-    return [p.grad.clone() for p in model.parameters()]
-
-
-def clones_without_zeroing(model, loss_fn, inputs, targets, world_size):
-    model.zero_grad()
-    kept = []
-    for x, y in zip(inputs.chunk(world_size), targets.chunk(world_size)):
-        loss_fn(model(x), y).backward()  # adds to the previous shard's gradient
-        kept.append([p.grad.clone() for p in model.parameters()])
-    return [sum(grads) / world_size for grads in zip(*kept)]
-
-
-@pytest.mark.parametrize("fn", [data_parallel_gradients, accumulate_then_divide])
-def test_data_parallel_gradients_accepts_correct_answers(fn) -> None:
-    assert_accepted(check_data_parallel_gradients, fn)
-
-
-@pytest.mark.parametrize(
-    ("fn", "fragments"),
-    [
-        (stub, ["not written yet"]),
-        (summed, ["that is the sum over the replicas"]),
-        (whole_batch, ["each replica sees only its shard"]),
-        (clones_without_zeroing, ["starts from zero gradients"]),
-        (lambda *args: None, ["a list of", "returned None"]),
-    ],
-)
-def test_data_parallel_gradients_rejects_wrong_answers(fn, fragments: list[str]) -> None:
-    assert_rejected(check_data_parallel_gradients(fn, seed=3), *fragments)
-
-
-# --- shard_indices --------------------------------------------------------------------------------------------
-def shard_strided(num_examples, world_size, rank):
-    total = math.ceil(num_examples / world_size) * world_size
-    indices = list(range(num_examples))
-    indices = (indices * math.ceil(total / num_examples))[:total]
-    return indices[rank:total:world_size]
-
-
-def shard_blocks(num_examples, world_size, rank):
-    per_rank = -(-num_examples // world_size)
-    padded = [i % num_examples for i in range(per_rank * world_size)]
-    return torch.tensor(padded[rank * per_rank : (rank + 1) * per_rank])
-
-
-def shard_with_torch(num_examples, world_size, rank):
-    return list(DistributedSampler(range(num_examples), num_replicas=world_size, rank=rank, shuffle=False))
-
-
-@pytest.mark.parametrize("fn", [shard_strided, shard_blocks, shard_with_torch])
-def test_shard_indices_accepts_correct_answers(fn) -> None:
-    assert_accepted(check_shard_indices, fn)
-
-
-def remainder_to_last(n, world, rank):
-    size = n // world
-    return list(range(rank * size, n if rank == world - 1 else (rank + 1) * size))
-
-
-def pad_with_minus_one(n, world, rank):
-    per_rank = -(-n // world)
-    padded = list(range(n)) + [-1] * (per_rank * world - n)
-    return padded[rank::world]
+@pytest.mark.parametrize("fn", [fp16_step, clip_the_scaled_norm])
+def test_clipped_fp16_step_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_clipped_fp16_step, fn)
 
 
 @pytest.mark.parametrize(
-    ("fn", "fragments"),
+    ("order", "fragments"),
     [
-        (stub, ["not written yet"]),
-        (lambda n, world, rank: list(range(rank * (n // world), (rank + 1) * (n // world))), ["drops"]),
-        (lambda n, world, rank: list(range(rank, n, world)), ["unequal counts"]),
-        (remainder_to_last, ["unequal counts"]),
-        (pad_with_minus_one, ["does not exist"]),
-        (lambda n, world, rank: list(range(n)), ["its share only"]),
-        (lambda n, world, rank: [0] * -(-n // world), ["read by no rank"]),
-        (lambda n, world, rank: float(rank), ["a list of ints"]),
+        ("bug", ["input:", "measured the *scaled* gradients"]),  # the student edition's code
+        ("clip_after_step", ["the update is not clipped"]),
+        ("none", ["the update is not clipped"]),
+        ("by_hand", ["divided by the scale twice"]),
+        ("bare_step", ["(float16 overflows at this scale)", "scaler.step(optimizer)"]),
+        ("no_update", ["call scaler.update()"]),
     ],
 )
-def test_shard_indices_rejects_wrong_answers(fn, fragments: list[str]) -> None:
-    assert_rejected(check_shard_indices(fn, seed=4), *fragments)
+def test_clipped_fp16_step_rejects_wrong_answers(order: str, fragments: list[str]) -> None:
+    assert_rejected(check_clipped_fp16_step(functools.partial(fp16_step, order=order), seed=5), *fragments)
+
+
+def test_clipped_fp16_step_rejects_a_stub() -> None:
+    assert_rejected(check_clipped_fp16_step(stub), "not written yet")
 
 
 # --- bad input, the global random state -----------------------------------------------------------------------
 def test_bad_input_is_feedback_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert_rejected(check_shard_indices(shard_strided(10, 2, 0)), "something callable")
+    assert_rejected(check_unscale_gradients(unscale_gradients([torch.ones(1).half()], 2.0)), "something callable")
     assert_rejected(check_unscale_gradients(lambda gs, s: gs[0] @ torch.ones(7, 7)), "your code raised", "input:")
 
-    def forever(num_examples, world_size, rank):
+    def forever(scaled_grads, scale):
         while True:
             pass
 
     monkeypatch.setattr(nb13, "run_check", functools.partial(grading.run_check, time_limit=0.5))
-    assert_rejected(nb13.check_shard_indices(forever), "time limit of 0.5 s", "shard_indices(num_examples=")
+    assert_rejected(nb13.check_unscale_gradients(forever), "time limit of 0.5 s", "unscale_gradients(")
 
 
 def test_checkers_leave_the_global_random_state_alone() -> None:
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    check_data_parallel_gradients(data_parallel_gradients, seed=0, trials=2)
     check_unscale_gradients(unscale_gradients, seed=0, trials=2)
+    check_clipped_fp16_step(fp16_step, seed=0, trials=2)
     assert torch.equal(torch.rand(3), expected)

@@ -50,7 +50,8 @@ PRACTICE = {
     "10c_modern_decoder": "10c",
     "11_gradient_accumulation": "11",
     "12_post_training": "12",
-    "13_scaling_out": "13",
+    "13_precision_and_compilation": "13",
+    "14_distributed_training": "14",
 }
 
 

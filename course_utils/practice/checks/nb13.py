@@ -1,5 +1,5 @@
-"""Checkers for notebook 13 (scaling out): GradScaler's unscaling, a softmax that compiles without a graph break,
-data-parallel gradients averaged like DDP's all-reduce, and DistributedSampler-style shards.
+"""Checkers for notebook 13 (precision and compilation): GradScaler's unscaling, a float16 step that clips the
+gradients of the real loss (find the bug), and a softmax that compiles without a graph break.
 
 The tiny models are built under ``torch.random.fork_rng``: a checker never moves the notebook's random state.
 """
@@ -10,7 +10,6 @@ import copy
 import functools
 import logging
 import math
-import numbers
 import random
 from collections.abc import Callable
 
@@ -80,7 +79,116 @@ def check_unscale_gradients(fn: Callable, trials: int = 20, seed: int | None = N
     return run_check("unscale_gradients", trials, body)
 
 
-# --- Exercise 2: the same values, one graph -------------------------------------------------------------------
+# --- Exercise 2 (find the bug): clip the gradients of the real loss ------------------------------------------
+def _mlp(features: int, hidden: int, classes: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(features, hidden), nn.Tanh(), nn.Linear(hidden, classes))
+
+
+_LR = 0.1  # plain SGD: its step is the gradient itself, so a wrongly clipped gradient shows in the weights
+
+
+def _fp16_backward(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, scale: float) -> None:
+    """``backward`` of ``scale * loss``, the loss computed under float16 autocast (what GradScaler.scale does)."""
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = F.cross_entropy(model(images), labels)
+    (loss.float() * scale).backward()
+
+
+def _reference_update(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, scale: float, max_norm: float,
+                      kind: str) -> list[torch.Tensor]:
+    """How one float16 SGD step moves the weights (after - before): ``right`` (unscale, clip, step), ``bug``
+    (clip the scaled gradients, then unscale), ``unclipped`` (no clipping, or clipping after the step) or
+    ``twice`` (divided by the scale twice)."""
+    replica = copy.deepcopy(model)
+    replica.zero_grad()
+    _fp16_backward(replica, images, labels, scale)
+    grads = [p.grad for p in replica.parameters() if p.grad is not None]
+    if kind == "bug":
+        torch.nn.utils.clip_grad_norm_(replica.parameters(), max_norm)
+    for g in grads:
+        g.mul_(1.0 / scale)  # what GradScaler does (the scale is a power of 2: exact)
+    if kind in ("right", "twice"):
+        torch.nn.utils.clip_grad_norm_(replica.parameters(), max_norm)
+    if kind == "twice":
+        for g in grads:
+            g.mul_(1.0 / scale)
+    torch.optim.SGD(replica.parameters(), lr=_LR).step()
+    return [(a - b).detach() for a, b in zip(replica.parameters(), model.parameters())]
+
+
+def _distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    """||a - b|| / ||b|| over every tensor of two updates."""
+    apart = sum(float(((x - y) ** 2).sum()) for x, y in zip(a, b)) ** 0.5
+    return apart / max(sum(float((y**2).sum()) for y in b) ** 0.5, 1e-30)
+
+
+@exercise("13", "clipped_fp16_step")
+def check_clipped_fp16_step(fn: Callable, trials: int = 6, seed: int | None = None) -> CheckResult:
+    """Check ``clipped_fp16_step(model, optimizer, scaler, images, labels, max_norm)``: one float16 training step
+    (cross-entropy under float16 autocast, ``GradScaler``) whose gradient norm is clipped to ``max_norm``. The
+    clipped gradients must be those of the real loss (``scaler.unscale_(optimizer)`` before
+    ``clip_grad_norm_``), the step must go through ``scaler.step`` (skipped when a gradient overflowed) and the
+    scale through ``scaler.update``. Tiny random MLPs on the CPU, plain SGD (lr 0.1), a clipping norm below and
+    above the gradient's, and one case in three with a scale so large that float16 overflows."""
+    rng, gen = random_sources(seed)
+    hints = {
+        "bug": "clip_grad_norm_ measured the *scaled* gradients (the loss was multiplied by the scale), so it "
+               "clipped them far too much and the step was tiny; clip the gradients of the real loss",
+        "unclipped": "the update is not clipped: clip between backward and scaler.step (clipping after the step "
+                     "comes too late)",
+        "twice": "the gradients were divided by the scale twice: after scaler.unscale_(optimizer), scaler.step "
+                 "does not divide again, but a gradient you divided by hand it does",
+    }
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_clipped_fp16_step(clipped_fp16_step)")
+        for trial in range(trials):
+            features, hidden, classes = rng.randint(2, 5), rng.randint(3, 8), rng.randint(2, 4)
+            batch = rng.randint(2, 8)
+            model = _seeded(rng, functools.partial(_mlp, features, hidden, classes))
+            images = torch.randn(batch, features, generator=gen)
+            labels = torch.randint(0, classes, (batch,), generator=gen)
+            overflow = trial % 3 == 2
+            scale = 2.0**24 if overflow else float(2 ** rng.randint(8, 12))
+            norm = sum(float((g**2).sum()) for g in _reference_update(model, images, labels, 1.0, 1e30, "right"))
+            factor = 2.0 if trial % 3 == 0 else rng.choice([0.2, 0.5])  # clipping that does not bind, that binds
+            max_norm = round(norm**0.5 / _LR * factor, 4)
+            case = current["case"] = (
+                f"clipped_fp16_step(a {features}-{hidden}-{classes} MLP, SGD(lr={_LR}), "
+                f"GradScaler('cpu', init_scale={scale:g}), {batch} images, max_norm={max_norm:g})"
+                + (" (float16 overflows at this scale)" if overflow else ""))
+            learner = copy.deepcopy(model)
+            optimizer = torch.optim.SGD(learner.parameters(), lr=_LR)
+            scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+            fn(learner, optimizer, scaler, images.clone(), labels.clone(), max_norm)
+            got = [(a.detach() - b.detach()) for a, b in zip(learner.parameters(), model.parameters())]
+            if overflow:
+                if any(not bool(g.isfinite().all()) or bool(g.abs().max() > 0) for g in got):
+                    raise fail(case, "the weights unchanged (a gradient overflowed: the step is skipped)",
+                               "the weights moved (or became inf/NaN)",
+                               "step through scaler.step(optimizer): it skips the step when a gradient is inf or "
+                               "NaN (a bare optimizer.step() takes it anyway)")
+                if scaler.get_scale() != scale / 2:
+                    raise fail(case, f"the scale halved to {scale / 2:g}", f"{scaler.get_scale():g}",
+                               "call scaler.update() after scaler.step(optimizer): it halves the scale after "
+                               "an overflow")
+                continue
+            want = _reference_update(model, images, labels, scale, max_norm, "right")
+            if _distance(got, want) <= 1e-3:
+                continue
+            kind = min(hints, key=lambda k: _distance(got, _reference_update(model, images, labels, scale, max_norm,
+                                                                           k)))
+            close = _distance(got, _reference_update(model, images, labels, scale, max_norm, kind)) <= 1e-3
+            norm_of = lambda update: sum(float((u**2).sum()) for u in update) ** 0.5 / _LR  # noqa: E731
+            raise fail(case, f"an update of norm {norm_of(want) * _LR:.4g} (clipped gradient norm "
+                       f"{norm_of(want):.4g})", f"an update of norm {norm_of(got) * _LR:.4g}",
+                       hints[kind] if close else "unscale (scaler.unscale_(optimizer)), clip "
+                       "(torch.nn.utils.clip_grad_norm_), then scaler.step(optimizer) and scaler.update()")
+
+    return run_check("clipped_fp16_step", trials, body)
+
+
+# --- Exercise 3: the same values, one graph -------------------------------------------------------------------
 @exercise("13", "clipped_probabilities_no_break")
 def check_clipped_probabilities_no_break(fn: Callable, trials: int = 6, seed: int | None = None) -> CheckResult:
     """Check ``clipped_probabilities_no_break(model, images)``: the softmax over the last dimension of the model's
@@ -123,104 +231,3 @@ def check_clipped_probabilities_no_break(fn: Callable, trials: int = 6, seed: in
                        "(clamping values already inside [-5, 5] changes nothing) or use torch.where")
 
     return run_check("clipped_probabilities_no_break", trials, body)
-
-
-# --- Exercise 3: data parallelism, simulated ------------------------------------------------------------------
-def _mlp(features: int, hidden: int, classes: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(features, hidden), nn.Tanh(), nn.Linear(hidden, classes))
-
-
-@exercise("13", "data_parallel_gradients")
-def check_data_parallel_gradients(fn: Callable, trials: int = 6, seed: int | None = None) -> CheckResult:
-    """Check ``data_parallel_gradients(model, loss_fn, inputs, targets, world_size)``: simulate ``world_size``
-    replicas of ``model``, each computing the gradient of ``loss_fn`` on its own equal shard of the batch, and
-    return what each holds after the all-reduce average: a list with one tensor per parameter (in
-    ``model.parameters()`` order). It must equal the gradient of the whole batch, and ``loss_fn`` must be called
-    on the shards (``world_size`` calls of ``len(inputs) / world_size`` rows), not on the whole batch."""
-    rng, gen = random_sources(seed)
-
-    def body(current: dict[str, str]) -> None:
-        require_callable(fn, "function", "check_data_parallel_gradients(data_parallel_gradients)")
-        for _ in range(trials):
-            world, per_rank = rng.choice([2, 2, 3, 4]), rng.randint(1, 6)
-            features, hidden, classes = rng.randint(2, 5), rng.randint(2, 6), rng.randint(2, 4)
-            sizes = (features, hidden, classes)
-            model = _seeded(rng, functools.partial(_mlp, *sizes))
-            inputs = torch.randn(world * per_rank, features, generator=gen)
-            targets = torch.randint(0, classes, (world * per_rank,), generator=gen)
-            reference = copy.deepcopy(model)
-            F.cross_entropy(reference(inputs), targets).backward()
-            want = [p.grad if p.grad is not None else torch.zeros_like(p) for p in reference.parameters()]
-            calls: list[int] = []
-
-            def loss_fn(logits: torch.Tensor, labels: torch.Tensor, calls: list[int] = calls) -> torch.Tensor:
-                calls.append(len(labels))
-                return F.cross_entropy(logits, labels)
-
-            case = current["case"] = (f"data_parallel_gradients(a {features}-{hidden}-{classes} MLP, cross-entropy, "
-                                      f"a batch of {len(inputs)}, world_size={world})")
-            got = fn(model, loss_fn, inputs.clone(), targets.clone(), world)
-            if not isinstance(got, (list, tuple)) or len(got) != len(want):
-                raise fail(case, f"a list of {len(want)} gradients (one per parameter)", got,
-                           "[p.grad for p in replica.parameters()] after averaging")
-            for i, (g, w) in enumerate(zip(got, want)):
-                if problem := tensor_problem(g, w, atol=1e-6, rtol=1e-4):
-                    summed = isinstance(g, torch.Tensor) and g.shape == w.shape and torch.allclose(
-                        g, w * world, atol=1e-6, rtol=1e-4)
-                    hint = ("that is the sum over the replicas: the all-reduce sums, then DDP divides by world_size"
-                            if summed else "each replica starts from zero gradients (a fresh copy.deepcopy(model) "
-                            "or zero_grad()), takes its shard's gradient; then average the replicas' gradients")
-                    raise fail(case, f"parameter {i}: {show(w, 120)}", show(g, 120), f"{problem}; {hint}")
-            if calls != [per_rank] * world:
-                raise fail(case, f"loss_fn called on {world} shards of {per_rank} rows", f"calls on {calls} rows",
-                           "each replica sees only its shard: split the batch (torch.chunk(inputs, world_size)) and "
-                           "compute one gradient per shard")
-
-    return run_check("data_parallel_gradients", trials, body)
-
-
-# --- Exercise 4: each rank's share of an epoch -----------------------------------------------------------------
-@exercise("13", "shard_indices")
-def check_shard_indices(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
-    """Check ``shard_indices(num_examples, world_size, rank)`` -> the list of example indices that rank ``rank``
-    reads in one epoch, as ``DistributedSampler(shuffle=False)`` does it: every rank gets the same number,
-    ``ceil(num_examples / world_size)`` (a rank with a batch more would wait forever at the all-reduce), the ranks
-    together read every example, and the only repeats are the few examples read twice to even out the counts.
-    Any assignment with these properties passes (strided like DistributedSampler, or contiguous blocks)."""
-    rng, _ = random_sources(seed)
-
-    def body(current: dict[str, str]) -> None:
-        require_callable(fn, "function", "check_shard_indices(shard_indices)")
-        for trial in range(trials):
-            world = rng.randint(2, 6)
-            n = [world * rng.randint(1, 5), rng.randint(1, world - 1)][trial % 2] if trial < 2 else rng.randint(1, 40)
-            per_rank = math.ceil(n / world)
-            shards = {}
-            for rank in range(world):
-                current["case"] = f"shard_indices(num_examples={n}, world_size={world}, rank={rank})"
-                got = fn(n, world, rank)
-                got = got.tolist() if isinstance(got, torch.Tensor) else got
-                if not isinstance(got, (list, tuple, range)) or not all(
-                        isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in got):
-                    raise fail(current["case"], "a list of ints", show(got, 120), "return a list of indices")
-                shards[rank] = [int(i) for i in got]
-            case = f"shard_indices(num_examples={n}, world_size={world}, rank=r) for r = 0 ... {world - 1}"
-            counts = {rank: len(s) for rank, s in shards.items()}
-            if set(counts.values()) != {per_rank}:
-                if len(set(counts.values())) > 1:
-                    hint = ("unequal counts: the rank with fewer batches leaves the others waiting at the all-reduce; "
-                            "pad the index list (repeat indices from its start) to a multiple of world_size first")
-                elif per_rank * world > n and counts[0] == n // world:
-                    hint = f"num_examples // world_size drops {n % world} example(s): round up and pad instead"
-                else:
-                    hint = f"each rank reads its share only: ceil(num_examples / world_size) = {per_rank} indices"
-                raise fail(case, f"{per_rank} indices on every rank", f"counts per rank {counts}", hint)
-            everything = [i for s in shards.values() for i in s]
-            if bad := sorted({i for i in everything if not 0 <= i < n}):
-                raise fail(case, f"indices in 0 ... {n - 1}", f"shards {shards}", f"index {bad[0]} does not exist: "
-                           "pad by repeating real indices, not with -1 or num_examples")
-            if missing := sorted(set(range(n)) - set(everything)):
-                raise fail(case, "every example on some rank", f"shards {shards}", f"example {missing[0]} is read "
-                           "by no rank: shard the whole (padded) index list")
-
-    return run_check("shard_indices", trials, body)
