@@ -39,6 +39,7 @@ PRACTICE = {
     "02_autograd": "02",
     "03a_nn_module": "03a",
     "03b_data_utils": "03b",
+    "03c_generalization": "03c",
     "04_cnn_image_classification": "04",
     "05_rnn_sequence_classification": "05",
     "06_pretrained_models": "06",
