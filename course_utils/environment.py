@@ -80,9 +80,17 @@ def course_seed(value: int | None = None) -> int:
 def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) and return a seeded ``torch.Generator``.
 
-    Pass the generator to ``DataLoader(generator=...)`` (and ``worker_init_fn=seed_worker``) so shuffling
-    and augmentation give the same numbers on every rerun. ``deterministic`` asks PyTorch for deterministic
-    kernels where it has them (it warns, not fails, where it has none).
+    Pass the generator to ``DataLoader(generator=...)``: the loader draws its shuffle order and its workers'
+    base seed from it, so batches and augmentation repeat on every rerun (notebook 03b). With ``deterministic``
+    (the default) it also changes three settings, which :func:`deterministic_settings` lists:
+
+    - ``torch.use_deterministic_algorithms(True, warn_only=True)``: operations with a deterministic kernel use
+      it (mostly CUDA ones: scatter/index adds, cumsum, convolutions' cuDNN algorithms), those without one warn;
+      on any device, ``torch.empty`` and friends then fill new memory with NaN (a cost, measured in 03b);
+    - ``torch.backends.cudnn.benchmark = False``: cuDNN does not time several convolution algorithms and keep
+      the fastest (which may differ between runs);
+    - ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless already set: cuBLAS needs it for reproducible matrix products
+      on CUDA; it is read when cuBLAS starts, so it only counts before the first GPU matrix product.
     """
     seed = require_seed("seed", seed)
     random.seed(seed)
@@ -93,6 +101,20 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generato
         torch.backends.cudnn.benchmark = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return torch.Generator().manual_seed(seed)
+
+
+def deterministic_settings() -> dict[str, object]:
+    """The reproducibility settings in effect now (what :func:`seed_everything` sets), name -> value."""
+    return {
+        "torch.are_deterministic_algorithms_enabled()": torch.are_deterministic_algorithms_enabled(),
+        "torch.is_deterministic_algorithms_warn_only_enabled()": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "torch.utils.deterministic.fill_uninitialized_memory":
+            torch.utils.deterministic.fill_uninitialized_memory,  # type: ignore[attr-defined]
+        "torch.backends.cudnn.benchmark": torch.backends.cudnn.benchmark,
+        "torch.backends.cudnn.deterministic": torch.backends.cudnn.deterministic,
+        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "TORCHINDUCTOR_DETERMINISTIC": os.environ.get("TORCHINDUCTOR_DETERMINISTIC"),
+    }
 
 
 def use_deterministic_algorithms() -> None:
@@ -113,11 +135,23 @@ def use_deterministic_algorithms() -> None:
     set_flag(True, warn_only=True)
 
 
-def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn`` for DataLoader: seed NumPy and ``random`` in each worker from torch's seed."""
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
+class RandomDraws(torch.utils.data.Dataset):
+    """A probe for DataLoader workers (notebook 03b): item ``i`` is one draw from each global generator of the
+    process that loads it, ``[worker id (-1: main process), random.random(), numpy.random.random(), torch.rand()]``.
+
+    It lives in a module so that a worker started with ``spawn`` (macOS, Windows) can import it.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        info = torch.utils.data.get_worker_info()
+        worker = -1 if info is None else info.id
+        return torch.tensor([worker, random.random(), np.random.random(), torch.rand(()).item()], dtype=torch.float64)
 
 
 def get_device(prefer: str | None = None) -> torch.device:

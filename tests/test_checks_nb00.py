@@ -9,11 +9,12 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 import torch
-from checker_helpers import assert_rejected
+from checker_helpers import assert_accepted, assert_rejected
 
 from course_utils.practice.checks.nb00 import (
     check_batches,
     check_count_calls,
+    check_epoch_loader,
     check_sliding_windows,
     check_temporarily,
 )
@@ -260,3 +261,65 @@ def test_an_unwritten_exercise_says_so() -> None:
 
     for check in (check_sliding_windows, check_count_calls, check_temporarily, check_batches):
         assert_rejected(check(unwritten, trials=2), "not written yet")
+
+
+# --- Exercise 5 (find the bug): EpochLoader ---------------------------------------------------------------------
+class EpochLoader:
+    def __init__(self, examples: list, batch_size: int) -> None:
+        self.examples, self.batch_size = examples, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.examples) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list]:
+        for start in range(0, len(self.examples), self.batch_size):
+            yield self.examples[start : start + self.batch_size]
+
+
+class EpochLoaderReturnsIter(EpochLoader):  # another correct answer: a new iterator over a new list each call
+    def __iter__(self) -> Iterator[list]:
+        return iter([self.examples[i : i + self.batch_size] for i in range(0, len(self.examples), self.batch_size)])
+
+
+class EpochLoaderBuggy(EpochLoader):  # the notebook's bug: one generator, made once
+    def __init__(self, examples: list, batch_size: int) -> None:
+        super().__init__(examples, batch_size)
+        self.batches = (examples[i : i + batch_size] for i in range(0, len(examples), batch_size))
+
+    def __iter__(self) -> Iterator[list]:
+        return self.batches
+
+
+class EpochLoaderSharedPosition(EpochLoader):  # a wrong fix: the loader is its own iterator, rewound by iter()
+    def __iter__(self) -> EpochLoaderSharedPosition:
+        self.position = 0
+        return self
+
+    def __next__(self) -> list:
+        if self.position >= len(self.examples):
+            raise StopIteration
+        self.position += self.batch_size
+        return self.examples[self.position - self.batch_size : self.position]
+
+
+class EpochLoaderDropsLast(EpochLoader):
+    def __iter__(self) -> Iterator[list]:
+        for start in range(0, len(self.examples) - self.batch_size + 1, self.batch_size):
+            yield self.examples[start : start + self.batch_size]
+
+
+@pytest.mark.parametrize("cls", [EpochLoader, EpochLoaderReturnsIter])
+def test_epoch_loader_accepts_correct_answers(cls: type) -> None:
+    assert_accepted(check_epoch_loader, cls)
+
+
+@pytest.mark.parametrize(
+    ("cls", "fragments"),
+    [
+        (EpochLoaderBuggy, ["epoch 2", "a generator runs once", "input:"]),
+        (EpochLoaderSharedPosition, ["iter(loader), iter(loader)", "own position"]),
+        (EpochLoaderDropsLast, ["epoch 1", "examples[i : i + batch_size]"]),
+    ],
+)
+def test_epoch_loader_rejects_wrong_answers(cls: type, fragments: list[str]) -> None:
+    assert_rejected(check_epoch_loader(cls, seed=0), *fragments)

@@ -7,7 +7,12 @@ import pytest
 import torch
 from checker_helpers import assert_accepted, assert_rejected, stub
 
-from course_utils.practice.checks.nb01 import check_broadcast_shape, check_pairwise_sq_dists, check_windows_view
+from course_utils.practice.checks.nb01 import (
+    check_broadcast_shape,
+    check_pairwise_sq_dists,
+    check_softmax_rows,
+    check_windows_view,
+)
 
 
 # --- broadcast_shape ------------------------------------------------------------------------------------------
@@ -128,3 +133,54 @@ def test_pairwise_sq_dists_accepts_correct_answers(fn) -> None:
 )
 def test_pairwise_sq_dists_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_pairwise_sq_dists(fn, seed=2), *fragments)
+
+
+# --- softmax_rows (find the bug) ---------------------------------------------------------------------------------
+def softmax_rows(x: torch.Tensor) -> torch.Tensor:
+    shifted = x - x.max(dim=1, keepdim=True).values
+    e = shifted.exp()
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def softmax_rows_indexing(x: torch.Tensor) -> torch.Tensor:  # another correct answer: [:, None] instead of keepdim
+    e = (x - x.max(dim=1).values[:, None]).exp()
+    return e / e.sum(dim=1)[:, None]
+
+
+def softmax_rows_buggy(x: torch.Tensor) -> torch.Tensor:  # the notebook's bug: (n,) broadcasts along the columns
+    e = (x - x.max(dim=1).values).exp()
+    return e / e.sum(dim=1)
+
+
+def softmax_rows_columns(x: torch.Tensor) -> torch.Tensor:
+    e = (x - x.max(dim=0, keepdim=True).values).exp()
+    return e / e.sum(dim=0, keepdim=True)
+
+
+def softmax_rows_unstable(x: torch.Tensor) -> torch.Tensor:  # a wrong fix: drops the shift
+    e = x.exp()
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def softmax_rows_crashes_off_square(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[0] == x.shape[1]:
+        return softmax_rows(x)
+    return x - x.max(dim=1).values
+
+
+@pytest.mark.parametrize("fn", [softmax_rows, softmax_rows_indexing])
+def test_softmax_rows_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_softmax_rows, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (softmax_rows_buggy, ["input:", "rows do not sum to 1", "keepdim=True"]),
+        (softmax_rows_columns, ["dim=0 reduces over the rows"]),
+        (softmax_rows_unstable, ["logits up to", "subtract each row's max"]),
+        (softmax_rows_crashes_off_square, ["RuntimeError", "LAST axis", "keepdim=True"]),
+    ],
+)
+def test_softmax_rows_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_softmax_rows(fn, seed=0), *fragments)

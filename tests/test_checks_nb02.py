@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from checker_helpers import assert_accepted, assert_rejected, stub
 
 from course_utils.practice.checks.nb02 import (
+    check_accumulated_step,
     check_manual_grads,
     check_numerical_grad,
     check_sgd_step,
@@ -225,3 +226,85 @@ def test_sgd_step_accepts_correct_answers(fn) -> None:
 )
 def test_sgd_step_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_sgd_step(fn, seed=5), *fragments)
+
+
+# --- accumulated_step (find the bug) ----------------------------------------------------------------------------
+def accumulated_step(params, micro_batches, loss_fn, lr):
+    for p in params:
+        p.grad = None
+    for inputs, targets in micro_batches:
+        (loss_fn(params, inputs, targets) / len(micro_batches)).backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+
+
+def accumulated_step_grad_scaled(params, micro_batches, loss_fn, lr):  # another correct answer: scale the sum
+    for p in params:
+        p.grad = None
+    for inputs, targets in micro_batches:
+        loss_fn(params, inputs, targets).backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad / len(micro_batches)
+            p.grad = None
+
+
+def accumulated_step_buggy(params, micro_batches, loss_fn, lr):  # the notebook's bug: a reset inside the loop
+    for inputs, targets in micro_batches:
+        for p in params:
+            p.grad = None
+        loss_fn(params, inputs, targets).backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+
+
+def accumulated_step_no_mean(params, micro_batches, loss_fn, lr):  # a wrong fix: the reset moved, no division
+    for p in params:
+        p.grad = None
+    for inputs, targets in micro_batches:
+        loss_fn(params, inputs, targets).backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+
+
+def accumulated_step_no_reset(params, micro_batches, loss_fn, lr):  # a wrong fix: the reset removed
+    for inputs, targets in micro_batches:
+        (loss_fn(params, inputs, targets) / len(micro_batches)).backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+
+
+def accumulated_step_keeps_grads(params, micro_batches, loss_fn, lr):
+    for p in params:
+        p.grad = None
+    for inputs, targets in micro_batches:
+        (loss_fn(params, inputs, targets) / len(micro_batches)).backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+
+
+@pytest.mark.parametrize("fn", [accumulated_step, accumulated_step_grad_scaled])
+def test_accumulated_step_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_accumulated_step, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (accumulated_step_buggy, ["input:", "only the last micro-batch counted"]),
+        (accumulated_step_no_mean, ["times too big", "divide each micro-batch's loss"]),
+        (accumulated_step_no_reset, ["earlier backward", "start from clean gradients"]),
+        (accumulated_step_keeps_grads, [".grad after the step", "reset the gradients after the step"]),
+    ],
+)
+def test_accumulated_step_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_accumulated_step(fn, seed=0), *fragments)

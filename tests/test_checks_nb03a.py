@@ -9,7 +9,7 @@ import torch
 from checker_helpers import assert_accepted, assert_rejected
 from torch import nn
 
-from course_utils.practice.checks.nb03a import check_affine, check_mlp, check_param_groups, check_standardize
+from course_utils.practice.checks.nb03a import check_affine, check_mlp, check_param_groups, check_running_norm
 
 
 class Stub(nn.Module):
@@ -92,49 +92,102 @@ def test_affine_rejects_wrong_answers(cls, fragments: list[str]) -> None:
     assert_rejected(check_affine(cls, seed=0), *fragments)
 
 
-# --- Standardize ----------------------------------------------------------------------------------------------
-class Standardize(nn.Module):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+# --- RunningNorm ----------------------------------------------------------------------------------------------
+class RunningNorm(nn.Module):
+    def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("running_mean", torch.zeros(n_features))
+        self.register_buffer("running_var", torch.ones(n_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        if not self.training:
+            return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps)
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * x.var(dim=0))
+        return (x - mean) / torch.sqrt(var + self.eps)
 
 
-class StandardizeAttributes(Standardize):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+class RunningNormPlainAttributes(RunningNorm):
+    def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         nn.Module.__init__(self)
-        self.mean, self.std = mean, std
+        self.momentum, self.eps = momentum, eps
+        self.running_mean, self.running_var = torch.zeros(n_features), torch.ones(n_features)
 
 
-class StandardizeParameters(Standardize):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+class RunningNormParameters(RunningNorm):
+    def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         nn.Module.__init__(self)
-        self.mean, self.std = nn.Parameter(mean), nn.Parameter(std)
+        self.momentum, self.eps = momentum, eps
+        self.running_mean = nn.Parameter(torch.zeros(n_features), requires_grad=False)
+        self.running_var = nn.Parameter(torch.ones(n_features), requires_grad=False)
 
 
-class StandardizeMultiplies(Standardize):
+class RunningNormGraph(RunningNorm):  # the update is recorded: the buffers join the graph
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) * self.std
+        if not self.training:
+            return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps)
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
+        self.running_var = (1 - self.momentum) * self.running_var + self.momentum * x.var(dim=0)
+        return (x - mean) / torch.sqrt(var + self.eps)
 
 
-def test_standardize_accepts_the_reference() -> None:
-    assert_accepted(check_standardize, Standardize)
+class RunningNormUnbiased(RunningNorm):  # normalises with the unbiased variance
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        super().forward(x)
+        return (x - x.mean(dim=0)) / torch.sqrt(x.var(dim=0) + self.eps)
+
+
+class RunningNormNoUpdate(RunningNorm):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        return (x - x.mean(dim=0)) / torch.sqrt(x.var(dim=0, unbiased=False) + self.eps)
+
+
+class RunningNormAlwaysBatch(RunningNorm):  # ignores eval mode
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        training = self.training
+        self.training = True
+        try:
+            return super().forward(x)
+        finally:
+            self.training = training
+
+
+def test_running_norm_accepts_the_reference() -> None:
+    assert_accepted(check_running_norm, RunningNorm)
 
 
 @pytest.mark.parametrize(
     ("cls", "fragments"),
     [
-        (Stub, ["not written yet"]),
-        (StandardizeAttributes, ["state_dict", "register_buffer"]),
-        (StandardizeParameters, ["parameters", "not nn.Parameter"]),
-        (StandardizeMultiplies, ["(x - mean) / std", "values differ"]),
+        (RunningNormPlainAttributes, ["state_dict", "register_buffer"]),
+        (RunningNormParameters, ["parameters", "not nn.Parameter"]),
+        (RunningNormGraph, ["requires_grad", "torch.no_grad()"]),
+        (RunningNormUnbiased, ["biased variance", "unbiased=False"]),
+        (RunningNormNoUpdate, ["running_mean after the call", "(1 - momentum)"]),
+        (RunningNormAlwaysBatch, ["eval mode", "running statistics"]),
     ],
 )
-def test_standardize_rejects_wrong_answers(cls: type, fragments: list[str]) -> None:
-    assert_rejected(check_standardize(cls, seed=1), *fragments)
+def test_running_norm_rejects_wrong_answers(cls: type, fragments: list[str]) -> None:
+    assert_rejected(check_running_norm(cls, seed=1), *fragments)
+
+
+def test_affine_rejects_the_notebooks_bug_a_plain_tensor_that_requires_grad() -> None:
+    class AffineBuggy(Affine):  # the find-the-bug exercise's code: plain tensors, requires_grad_()
+        def __init__(self, n_in: int, n_out: int) -> None:
+            nn.Module.__init__(self)
+            self.weight = torch.empty(n_out, n_in).uniform_(-1, 1).requires_grad_()
+            self.bias = torch.empty(n_out).uniform_(-1, 1).requires_grad_()
+
+    assert_rejected(check_affine(AffineBuggy, seed=0), "input:", "not registered, even with requires_grad=True",
+                    "nn.Parameter")
 
 
 # --- MLP ------------------------------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ import pytest
 import torch
 from checker_helpers import assert_accepted, assert_rejected, stub
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from course_utils.practice.checks.nb03b import (
     check_balanced_weights,
     check_collate_with_mask,
+    check_predict_all,
     check_train_epoch_clipped,
     check_two_views,
 )
@@ -213,3 +214,40 @@ def test_train_epoch_clipped_accepts_the_reference() -> None:
 )
 def test_train_epoch_clipped_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_train_epoch_clipped(fn, seed=3), *fragments)
+
+
+# --- predict_all (find the bug) -----------------------------------------------------------------------------------
+def _predict_with(shuffle: bool = False, drop_last: bool = False, eval_mode: bool = True, graph: bool = False):
+    def predict_all(model: nn.Module, dataset: Dataset, batch_size: int) -> torch.Tensor:
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+        if eval_mode:
+            model.eval()
+        with torch.set_grad_enabled(graph):
+            return torch.cat([model(inputs).argmax(dim=-1).float().requires_grad_(graph) for inputs, _ in loader])
+
+    return predict_all
+
+
+def predict_all_one_pass(model: nn.Module, dataset: Dataset, batch_size: int) -> torch.Tensor:  # also correct
+    model.eval()
+    with torch.inference_mode():
+        inputs = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        return model(inputs).argmax(dim=1)
+
+
+@pytest.mark.parametrize("fn", [_predict_with(), predict_all_one_pass])
+def test_predict_all_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_predict_all, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (_predict_with(shuffle=True, drop_last=True), ["input:", "got no prediction", "drop_last=True"]),
+        (_predict_with(shuffle=True), ["another order", "shuffle=False"]),
+        (_predict_with(eval_mode=False), ["dropout", "model.eval()"]),
+        (_predict_with(graph=True), ["without a graph", "torch.no_grad()"]),
+    ],
+)
+def test_predict_all_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_predict_all(fn, seed=0), *fragments)

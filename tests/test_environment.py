@@ -152,20 +152,42 @@ def test_describe_environment_says_the_notebooks_mode(monkeypatch: pytest.Monkey
     assert "smoke mode: True |" in env.describe_environment()
 
 
-def test_seed_worker_derives_numpy_and_random_seeds_from_torch() -> None:
-    import random
+def test_deterministic_settings_lists_what_seed_everything_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    try:
+        env.seed_everything(0)
+        settings = env.deterministic_settings()
+        assert settings["torch.are_deterministic_algorithms_enabled()"] is True
+        assert settings["torch.is_deterministic_algorithms_warn_only_enabled()"] is True
+        assert settings["torch.backends.cudnn.benchmark"] is False
+        assert settings["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.isnan(torch.empty(4)).all()  # fill_uninitialized_memory: new memory holds NaN
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        env.seed_everything(0)
+        assert env.deterministic_settings()["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"  # a user's value is kept
+        torch.use_deterministic_algorithms(False)
+        assert env.deterministic_settings()["torch.are_deterministic_algorithms_enabled()"] is False
+    finally:
+        env.seed_everything(0)
 
-    import numpy as np
 
-    torch.manual_seed(2**40 + 7)  # DataLoader gives each worker base_seed + worker_id like this
-    env.seed_worker(0)
-    a = (np.random.rand(), random.random())
-    torch.manual_seed(2**40 + 7)
-    env.seed_worker(0)
-    assert (np.random.rand(), random.random()) == a
-    torch.manual_seed(8)
-    env.seed_worker(0)
-    assert np.random.rand() != a[0]
+def test_seeded_workers_repeat_their_random_and_numpy_draws() -> None:
+    """PyTorch seeds random, NumPy and torch in each worker from the loader's generator: no worker_init_fn needed."""
+
+    def draws(seed: int) -> torch.Tensor:
+        loader = torch.utils.data.DataLoader(env.RandomDraws(8), batch_size=2, num_workers=2,
+                                             generator=torch.Generator().manual_seed(seed))
+        return torch.cat(list(loader))
+
+    first, again, other = draws(3), draws(3), draws(4)
+    assert set(first[:, 0].tolist()) == {0.0, 1.0}  # both workers loaded batches
+    assert torch.equal(first, again)
+    assert not torch.equal(first[:, 1:], other[:, 1:])
+    one_worker = first[first[:, 0] == 0, 1:]
+    assert len(torch.unique(one_worker[:, 0])) == len(one_worker)  # each draw moves the worker's generator on
+    in_main = env.RandomDraws(2)[0]
+    assert in_main[0] == -1
 
 
 def test_online_decides_or_detects(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,6 +86,7 @@ def render(name: str, folder: Path = FIGURES_DIR) -> Path:
     os.close(handle)
     try:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the PNG is a published file
         os.replace(tmp, target)
     finally:
         plt.close(fig)

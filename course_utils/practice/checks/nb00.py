@@ -21,7 +21,8 @@ from course_utils.practice.checks._common import random_source
 from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check
 from course_utils.validation import require_positive_int
 
-__all__ = ["CheckResult", "check_batches", "check_count_calls", "check_sliding_windows", "check_temporarily"]
+__all__ = ["CheckResult", "check_batches", "check_count_calls", "check_epoch_loader", "check_sliding_windows",
+           "check_temporarily"]
 
 
 _fail = fail
@@ -217,3 +218,45 @@ def check_batches(batches: Callable, trials: int = 20, seed: int | None = None) 
 
     return _run("batches generator", trials, body)
 
+
+
+# --- Exercise 5 (find the bug): a loader that can be looped over again and again --------------------------------
+@exercise("00", "epoch_loader")
+def check_epoch_loader(cls: type, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check an ``EpochLoader(examples, batch_size)`` class: ``len()`` is the number of batches, and every
+    ``for batch in loader`` (every epoch) yields all the batches, lists of ``batch_size`` examples in order (the
+    last one shorter). Two loops over the same loader (two ``iter()`` calls) must not share a position."""
+    rng = _require_settings(trials, seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(cls, "class", "check_epoch_loader(EpochLoader)")
+        for _ in range(trials):
+            examples = [rng.randint(0, 99) for _ in range(rng.randint(1, 17))]
+            size = rng.randint(1, 5)
+            want = [examples[i : i + size] for i in range(0, len(examples), size)]
+            case = current["case"] = f"loader = EpochLoader({examples}, batch_size={size})"
+            loader = cls(examples, size)
+            if len(loader) != len(want):
+                raise _fail(f"{case}; len(loader)", len(want), len(loader),
+                            "len() is the number of batches: the last, shorter one counts too")
+            for epoch in (1, 2, 3):
+                current["case"] = f"{case}; epoch {epoch}: [list(b) for b in loader]"
+                got = [list(b) for b in loader]
+                if got == want:
+                    continue
+                if epoch > 1 and not got:
+                    raise _fail(current["case"], want, got,
+                                "epoch 1 used up the iterator: a generator runs once. Make __iter__ start a new "
+                                "one on every call (write __iter__ itself as a generator function, with yield)")
+                raise _fail(current["case"], want, got, "yield examples[i : i + batch_size] for i = 0, batch_size, ...")
+            current["case"] = f"{case}; a, b = iter(loader), iter(loader); next(a), next(a), next(b)"
+            first, second = iter(loader), iter(loader)
+            got_first = [list(next(first)) for _ in range(min(2, len(want)))]
+            got_second = list(next(second))
+            if got_first != want[:2] or got_second != want[0]:
+                raise _fail(current["case"], f"a: {want[:2]}, b starts again at {want[0]}",
+                            f"a: {got_first}, b: {got_second}",
+                            "each iter(loader) must return a new iterator with its own position; "
+                            "returning self (one shared position) breaks nested loops over the same loader")
+
+    return _run("EpochLoader", trials, body)

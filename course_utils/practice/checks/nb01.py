@@ -138,3 +138,47 @@ def check_pairwise_sq_dists(fn: Callable, trials: int = 20, seed: int | None = N
                 raise fail(case, show(want, 200), show(got, 200), f"{problem}; {hint}")
 
     return run_check("pairwise_sq_dists", trials, body)
+
+
+# --- Exercise 3 (find the bug): a per-row reduction that must broadcast back ------------------------------------
+@exercise("01", "softmax_rows")
+def check_softmax_rows(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``softmax_rows(x)`` for a 2-d ``x`` of shape ``(n, d)``: the softmax of each row (what
+    ``torch.softmax(x, dim=1)`` gives), computed stably (each row's max subtracted before ``exp``). Square inputs
+    come first: there a per-row result of shape ``(n,)`` broadcasts along the wrong axis without an error."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_softmax_rows(softmax_rows)")
+        for trial in range(trials):
+            n = rng.randint(2, 6)
+            d = n if trial % 2 == 0 else rng.choice([k for k in range(2, 8) if k != n])
+            scale = 100.0 if trial % 4 == 3 else rng.uniform(0.5, 3)  # large logits: exp overflows unless shifted
+            x = torch.randn(n, d, generator=gen) * scale
+            case = current["case"] = f"softmax_rows(x) with x of shape {(n, d)}" + (
+                f", logits up to {x.abs().max().item():.0f}" if scale > 10 else "")
+            want = torch.softmax(x, dim=1)
+            try:
+                got = fn(x.clone())
+            except RuntimeError as error:
+                if "must match the size" not in str(error):
+                    raise
+                raise fail(case, f"a tensor of shape {(n, d)}", f"RuntimeError: {str(error)[:100]}",
+                           f"a reduction over dim=1 has shape ({n},); broadcasting lines it up with the LAST axis of "
+                           f"x (size {d}), not with the rows: keep the reduced axis (keepdim=True), shape ({n}, 1)"
+                           ) from None
+            if isinstance(got, torch.Tensor) and tensor_problem(got, want, atol=1e-5) is None:
+                continue
+            hint = "subtract each row's max, exp, divide by each row's sum: every reduction with keepdim=True"
+            if isinstance(got, torch.Tensor) and got.shape == want.shape:
+                if torch.allclose(got, torch.softmax(x, dim=0), atol=1e-5):
+                    hint = "each column sums to 1 here: dim=0 reduces over the rows; each row must sum to 1: dim=1"
+                elif not torch.isfinite(got).all():
+                    hint = "exp overflowed to inf (inf / inf = nan): subtract each row's max before exp"
+                elif n == d:
+                    hint = (f"no error, but rows do not sum to 1: a per-row max or sum of shape ({n},) broadcasts "
+                            f"along the LAST axis, so column j is shifted or divided by row j's value. keepdim=True "
+                            f"keeps it ({n}, 1), one value per row")
+            raise fail(case, show(want, 100), show(got, 100) if isinstance(got, torch.Tensor) else got, hint)
+
+    return run_check("softmax_rows", trials, body)

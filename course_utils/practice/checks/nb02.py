@@ -190,3 +190,70 @@ def check_sgd_step(fn: Callable, trials: int = 20, seed: int | None = None) -> C
                                "reset the gradient (p.grad = None), or the next backward adds to the old one")
 
     return run_check("sgd_step", trials, body)
+
+
+# --- Exercise 5 (find the bug): one step from several micro-batches ---------------------------------------------
+def _mse(params: list[torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The checker's loss: mean squared error of a linear model ``inputs @ w + b``."""
+    w, b = params
+    return ((inputs @ w + b - targets) ** 2).mean()
+
+
+def _step_from(params: list[torch.Tensor], grads: list[torch.Tensor], lr: float) -> list[torch.Tensor]:
+    return [p.detach() - lr * g for p, g in zip(params, grads)]
+
+
+@exercise("02", "accumulated_step")
+def check_accumulated_step(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``accumulated_step(params, micro_batches, loss_fn, lr)``: one SGD step (in place) with the gradient
+    of the **whole** batch's mean loss, computed from equal-sized micro-batches one ``backward`` at a time; the
+    gradients are reset afterwards, and gradients left over from earlier ``backward`` calls must not count."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_accumulated_step(accumulated_step)")
+        for trial in range(trials):
+            d, k, n_micro, size = rng.randint(1, 4), rng.randint(1, 3), rng.randint(2, 4), rng.randint(1, 5)
+            w = torch.randn(d, k, generator=gen).requires_grad_()
+            b = torch.randn(k, generator=gen).requires_grad_()
+            inputs = torch.randn(n_micro * size, d, generator=gen)
+            targets = torch.randn(n_micro * size, k, generator=gen)
+            micro = [(inputs[i : i + size], targets[i : i + size]) for i in range(0, n_micro * size, size)]
+            lr = rng.choice([0.1, 0.05, 0.2])
+            stale = trial % 3 == 2
+            if stale:  # an earlier backward left gradients behind
+                (w.sum() + b.sum()).backward()
+            full = torch.autograd.grad(_mse([w, b], inputs, targets), [w, b])
+            last = torch.autograd.grad(_mse([w, b], *micro[-1]), [w, b])
+            want = _step_from([w, b], list(full), lr)
+            before = [w.detach().clone(), b.detach().clone()]
+            case = current["case"] = (f"accumulated_step([w {tuple(w.shape)}, b {tuple(b.shape)}], {n_micro} "
+                                      f"micro-batches of {size}, mse, lr={lr})"
+                                      + (", with gradients left in .grad by an earlier backward" if stale else ""))
+            params = [w, b]
+            fn(params, micro, _mse, lr)
+            if params[0] is not w or params[1] is not b or not (w.is_leaf and b.is_leaf):
+                raise fail(case, "the same leaf tensors, updated in place", "parameters replaced",
+                           "update in place under torch.no_grad(): p -= lr * p.grad")
+            got = [w.detach(), b.detach()]
+            if all(tensor_problem(g, t, atol=1e-5) is None for g, t in zip(got, want)):
+                if any(p.grad is not None and bool(p.grad.any()) for p in params):
+                    raise fail(f"{case}; .grad after the step", "None (or zeros)", show(w.grad, 80),
+                               "reset the gradients after the step, or the next call starts from them")
+                continue
+
+            def close(candidate: list[torch.Tensor], got: list[torch.Tensor] = got) -> bool:
+                return all(tensor_problem(g, c, atol=1e-5) is None for g, c in zip(got, candidate))
+
+            hint = "reset .grad once, backward each micro-batch's loss / number of micro-batches, then one step"
+            if close(_step_from(before, list(last), lr)):
+                hint = ("only the last micro-batch counted: a reset inside the loop throws away what the earlier "
+                        "backward calls accumulated. Reset once, before the loop")
+            elif close(_step_from(before, [n_micro * g for g in full], lr)):
+                hint = (f"the step is {n_micro} times too big: backward adds the micro-batches' gradients, so divide "
+                        "each micro-batch's loss by the number of micro-batches (the whole batch's mean)")
+            elif stale:
+                hint = "start from clean gradients: reset .grad before the first backward (something left some there)"
+            raise fail(case, show(want[0], 80), show(got[0], 80), hint)
+
+    return run_check("accumulated_step", trials, body)

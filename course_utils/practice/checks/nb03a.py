@@ -54,7 +54,8 @@ def check_affine(cls: type, trials: int = 20, seed: int | None = None) -> CheckR
             shapes = {name: tuple(p.shape) for name, p in params.items()}
             want = {"weight": (n_out, n_in), "bias": (n_out,)}
             if shapes != want:
-                hint = ("wrap the tensors in nn.Parameter(...) so the module registers them" if not shapes else
+                hint = ("a plain tensor attribute is not registered, even with requires_grad=True (parameters() and "
+                        "the optimizer never see it): wrap it in nn.Parameter(...)" if not shapes else
                         "weight is (n_out, n_in), as in nn.Linear: forward uses weight.T")
                 raise fail(f"{case}: dict(module.named_parameters()) shapes", want, shapes, hint)
             with torch.no_grad():  # random values: a bias left at zero would hide a forgotten "+ bias"
@@ -77,39 +78,91 @@ def check_affine(cls: type, trials: int = 20, seed: int | None = None) -> CheckR
     return run_check("Affine module", trials, body)
 
 
-# --- Exercise 2: buffers ---------------------------------------------------------------------------------------
-@exercise("03a", "standardize")
-def check_standardize(cls: type, trials: int = 20, seed: int | None = None) -> CheckResult:
-    """Check a ``Standardize(mean, std)`` module: it stores ``mean`` and ``std`` as **buffers** (in the
-    ``state_dict``, moved and cast by ``.to()``/``.double()``, but not parameters: nothing to train) and
-    ``forward(x) = (x - mean) / std``."""
+# --- Exercise 3: buffers that a forward pass updates -------------------------------------------------------------
+@exercise("03a", "running_norm")
+def check_running_norm(cls: type, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check a ``RunningNorm(n_features, momentum=0.1, eps=1e-5)`` module, batch normalisation without the learned
+    scale and shift, against the formulas of ``nn.BatchNorm1d(n_features, eps, momentum, affine=False)``:
+    ``running_mean`` (zeros) and ``running_var`` (ones) are **buffers**, not parameters; in training mode the
+    output uses the batch's mean and biased variance, and each call moves the running statistics towards the
+    batch's (mean, unbiased variance) by ``momentum``, without recording a graph; in eval mode the output uses the
+    running statistics and changes nothing. Gradients flow to the input in training mode.
+
+    The reference is written out with tensor operations, not run through ``nn.BatchNorm1d``: the checker runs in a
+    thread, and the batch-norm kernel's thread pool crawled there on a busy 2-core machine.
+    """
     rng, gen = random_sources(seed)
 
     def body(current: dict[str, str]) -> None:
-        require_class(cls, "check_standardize(Standardize)")
+        require_class(cls, "check_running_norm(RunningNorm)")
         for _ in range(trials):
-            features = rng.randint(1, 6)
-            mean, std = torch.randn(features, generator=gen), torch.rand(features, generator=gen) + 0.5
-            case = current["case"] = f"Standardize(mean, std) with {features} features (random)"
-            module = _build(cls, case, mean.clone(), std.clone())
+            features, momentum = rng.randint(1, 5), rng.choice([0.1, 0.2, 0.5])
+            case = current["case"] = f"RunningNorm({features}, momentum={momentum})"
+            module = _build(cls, case, features, momentum)
+            reference = {"running_mean": torch.zeros(features), "running_var": torch.ones(features)}
             params = [name for name, _ in module.named_parameters()]
             if params:
-                raise fail(f"{case}: parameters", "none (mean and std are not trained)", params,
-                           "use self.register_buffer('mean', mean), not nn.Parameter")
-            keys = sorted(module.state_dict())
-            if keys != ["mean", "std"]:
-                raise fail(f"{case}: sorted(module.state_dict())", ["mean", "std"], keys,
-                           "plain attributes are not saved: self.register_buffer('mean', mean) and the same for std")
-            x = torch.randn(rng.randint(1, 5), features, generator=gen)
-            current["case"] = f"{case}; module(x) with x of shape {tuple(x.shape)}"
-            if problem := tensor_problem(module(x), (x - mean) / std, atol=1e-5):
-                raise fail(current["case"], "(x - mean) / std", problem, "forward returns (x - self.mean) / self.std")
+                raise fail(f"{case}: parameters", "none (running statistics are not trained)", params,
+                           "self.register_buffer('running_mean', torch.zeros(n_features)), not nn.Parameter")
+            keys = set(module.state_dict())
+            if not {"running_mean", "running_var"} <= keys:
+                raise fail(f"{case}: module.state_dict() keys", "running_mean and running_var", sorted(keys),
+                           "a plain tensor attribute is not saved: store both with self.register_buffer(name, tensor)")
+            module.train()
+            for step in range(rng.randint(1, 3)):
+                x = (torch.randn(rng.randint(2, 6), features, generator=gen) * 3 + 2).requires_grad_()
+                current["case"] = f"{case}, train mode, call {step + 1}: module(x) with x of shape {tuple(x.shape)}"
+                got = module(x)
+                data = x.detach()  # the reference, nn.BatchNorm1d's formulas written out
+                want = (data - data.mean(0)) / torch.sqrt(data.var(0, unbiased=False) + 1e-5)
+                for name, batch_value in (("running_mean", data.mean(0)), ("running_var", data.var(0))):
+                    reference[name] = (1 - momentum) * reference[name] + momentum * batch_value
+                if problem := tensor_problem(got, want, atol=1e-4):
+                    biased = (x - x.mean(0)) / torch.sqrt(x.var(0) + 1e-5)
+                    hint = ("normalise with the batch's biased variance, x.var(dim=0, unbiased=False), as batch "
+                            "norm does"
+                            if tensor_problem(got, biased, atol=1e-4) is None else
+                            "in training mode normalise with the batch's own statistics: (x - mean) / sqrt(var + eps), "
+                            "mean and var over dim=0")
+                    raise fail(current["case"], show(want, 80), problem, hint)
+                got.sum().backward()
+                if x.grad is None:
+                    raise fail(f"{current['case']}.sum().backward()", "a gradient in x.grad", "None",
+                               "compute the output from x with tensor operations (no .detach() on the output)")
+                for name in ("running_mean", "running_var"):
+                    buffer = getattr(module, name, None)
+                    if not isinstance(buffer, torch.Tensor):
+                        raise fail(current["case"], f"a buffer module.{name}", repr(buffer), "register it")
+                    if buffer.requires_grad:
+                        raise fail(f"{current['case']}; module.{name}.requires_grad", "False", "True",
+                                   "update the running statistics under torch.no_grad() (or from detached values): "
+                                   "they are state, not part of the graph")
+                    want_buffer = reference[name]
+                    if problem := tensor_problem(buffer, want_buffer, atol=1e-4):
+                        hint = (f"{name} = (1 - momentum) * {name} + momentum * the batch's "
+                                + ("mean" if name == "running_mean" else "unbiased variance (x.var(dim=0))")
+                                + ", in place, in training mode only")
+                        raise fail(f"{current['case']}; module.{name} after the call", show(want_buffer, 80), problem,
+                                   hint)
+            module.eval()
+            x = torch.randn(rng.randint(1, 4), features, generator=gen) * 3 + 2
+            current["case"] = f"{case}, after training calls, eval mode: module(x) with x of shape {tuple(x.shape)}"
+            before = module.get_buffer("running_mean").clone()
+            got = module(x)
+            want = (x - reference["running_mean"]) / torch.sqrt(reference["running_var"] + 1e-5)
+            if problem := tensor_problem(got, want, atol=1e-4):
+                raise fail(current["case"], show(want, 80), problem,
+                           "in eval mode (self.training is False) normalise with the running statistics")
+            if not torch.equal(module.get_buffer("running_mean"), before):
+                raise fail(f"{current['case']}; running_mean", "unchanged in eval mode", "changed",
+                           "update the running statistics only when self.training is True")
             module.double()
-            if module.mean.dtype != torch.float64:
-                raise fail(f"{case}; module.double().mean.dtype", "torch.float64", str(module.mean.dtype),
-                           "only registered buffers follow .double() and .to(device)")
+            dtype = module.get_buffer("running_mean").dtype
+            if dtype != torch.float64:
+                raise fail(f"{case}.double(); running_mean.dtype", "torch.float64", str(dtype),
+                           "only registered buffers follow .double() and .to(device): use register_buffer")
 
-    return run_check("Standardize module (buffers)", trials, body)
+    return run_check("RunningNorm module (buffers)", trials, body)
 
 
 # --- Exercise 3: containers ------------------------------------------------------------------------------------

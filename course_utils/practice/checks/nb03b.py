@@ -206,3 +206,52 @@ def check_train_epoch_clipped(fn: Callable, trials: int = 10, seed: int | None =
                            "sum loss.item() * len(batch) over batches, divide by the number of examples")
 
     return run_check("train_one_epoch_clipped", trials, body)
+
+
+# --- Exercise 5 (find the bug): predictions for every example, in the dataset's order ---------------------------
+@exercise("03b", "predict_all")
+def check_predict_all(fn: Callable, trials: int = 10, seed: int | None = None) -> CheckResult:
+    """Check ``predict_all(model, dataset, batch_size)``: the predicted class (argmax of the logits) of every
+    example of a map-style dataset of ``(input, label)`` pairs, as one 1-d tensor in the dataset's order, computed
+    in evaluation mode (the checker's model has dropout) and without building a graph."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_predict_all(predict_all)")
+        for _ in range(trials):
+            n_in, n_classes = rng.randint(2, 6), rng.randint(2, 5)
+            batch_size = rng.randint(2, 6)
+            n = batch_size * rng.randint(1, 4) + rng.randint(1, batch_size - 1)  # a short last batch
+            torch.manual_seed(rng.randrange(2**31))
+            model = nn.Sequential(nn.Linear(n_in, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, n_classes))
+            x = torch.randn(n, n_in, generator=gen) * 3
+            dataset = TensorDataset(x, torch.randint(0, n_classes, (n,), generator=gen))
+            model.eval()
+            with torch.no_grad():
+                want = model(x).argmax(dim=-1)
+            model.train()  # as a training loop leaves it
+            case = current["case"] = (f"predict_all(model with dropout, in train mode, TensorDataset of {n} "
+                                      f"examples, batch_size={batch_size})")
+            got = fn(model, dataset, batch_size)
+            if not isinstance(got, torch.Tensor):
+                raise fail(case, f"a tensor of {n} class ids", got, "torch.cat the argmax of each batch's logits")
+            if got.requires_grad:
+                raise fail(case, "a tensor without a graph", "a tensor that requires grad",
+                           "predict under torch.no_grad() (or inference_mode): evaluation records nothing")
+            got = got.detach().cpu().long().flatten()
+            if len(got) != n:
+                raise fail(case, f"{n} predictions", f"{len(got)} predictions",
+                           f"{n - len(got)} of the {n} examples got no prediction: drop_last=True drops the last "
+                           "short batch, and an evaluation must see every example" if len(got) < n else
+                           "one prediction per example")
+            if torch.equal(got, want):
+                continue
+            if torch.equal(got.sort().values, want.sort().values) and not torch.equal(got, want):
+                hint = ("the right predictions in another order: a shuffled loader visits the examples in a random "
+                        "order, so prediction i is not example i's. Evaluate with shuffle=False")
+            else:
+                hint = ("the predictions vary with dropout: call model.eval() before predicting (dropout off), "
+                        "or take the argmax of the logits along the class axis")
+            raise fail(case, show(want, 60), show(got, 60), hint)
+
+    return run_check("predict_all", trials, body)

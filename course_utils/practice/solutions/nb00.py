@@ -8,6 +8,7 @@ exercise is not solved yet, so that the rest of the lesson runs.
 
 import contextlib
 import functools
+import math
 from collections.abc import Iterable, Iterator
 import torch
 from torch.utils.data import Dataset
@@ -40,6 +41,22 @@ def batches(items: Iterable, batch_size: int, drop_last: bool = False) -> Iterat
         yield batch
 
 
+class EpochLoader:
+    """Batches of `batch_size` examples (the last one shorter), all of them in every epoch."""
+
+    def __init__(self, examples: list, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.n_batches = math.ceil(len(examples) / batch_size)
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[list]:
+        for start in range(0, len(self.examples), self.batch_size):  # a generator function: a new iterator per call
+            yield self.examples[start : start + self.batch_size]
+
+
 def count_calls(func):
     """Wrap func so that `wrapped.calls` tells how many times it was called."""
     @functools.wraps(func)
@@ -68,6 +85,7 @@ def temporarily(obj, **attrs):
 EXERCISES = {
     'sliding_windows': 'SlidingWindows',
     'batches': 'batches',
+    'epoch_loader': 'EpochLoader',
     'count_calls': 'count_calls',
     'temporarily': 'temporarily',
 }

@@ -28,6 +28,13 @@ def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(result)
 
 
+def softmax_rows(x: torch.Tensor) -> torch.Tensor:
+    """The softmax of each row of the 2-d tensor x (each row sums to 1), computed stably."""
+    shifted = x - x.max(dim=1, keepdim=True).values  # (n, 1): one max per row, broadcast along the row
+    e = shifted.exp()
+    return e / e.sum(dim=1, keepdim=True)
+
+
 def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(n, d), (m, d) -> (n, m) squared Euclidean distances between every row of a and every row of b."""
     a_sq = (a**2).sum(dim=1, keepdim=True)  # (n, 1)
@@ -39,5 +46,6 @@ def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 EXERCISES = {
     'windows_view': 'windows_view',
     'broadcast_shape': 'broadcast_shape',
+    'softmax_rows': 'softmax_rows',
     'pairwise_sq_dists': 'pairwise_sq_dists',
 }

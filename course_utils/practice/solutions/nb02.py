@@ -52,10 +52,23 @@ def sgd_step(params: list[torch.Tensor], lr: float) -> None:
                 p.grad = None
 
 
+def accumulated_step(params: list[torch.Tensor], micro_batches: list, loss_fn, lr: float) -> None:
+    """One SGD step with the gradient of the whole batch's mean loss, one backward per micro-batch."""
+    for p in params:
+        p.grad = None  # once, before the first backward: the micro-batches' gradients must add up
+    for inputs, targets in micro_batches:
+        (loss_fn(params, inputs, targets) / len(micro_batches)).backward()  # mean of the means = the batch's mean
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+
+
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
     'numerical_grad': 'numerical_grad',
     'softplus_backward': 'SoftplusFn',
     'manual_grads': 'manual_grads',
     'sgd_step': 'sgd_step',
+    'accumulated_step': 'accumulated_step',
 }

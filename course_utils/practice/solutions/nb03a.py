@@ -15,7 +15,7 @@ class Affine(nn.Module):
 
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
-        bound = 1 / n_in**0.5
+        bound = 1 / n_in**0.5  # nn.Linear's initialisation: uniform in +-1/sqrt(n_in)
         self.weight = nn.Parameter(torch.empty(n_out, n_in).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
 
@@ -36,16 +36,23 @@ class MLP(nn.Module):
         return self.layers[-1](x)
 
 
-class Standardize(nn.Module):
-    """(x - mean) / std with mean and std stored as buffers."""
+class RunningNorm(nn.Module):
+    """Batch normalisation without the learned scale and shift: batch statistics in training, running ones in eval."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("running_mean", torch.zeros(n_features))
+        self.register_buffer("running_var", torch.ones(n_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        if not self.training:
+            return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps)
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        with torch.no_grad():  # the running statistics are state: no graph through them
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * x.var(dim=0))
+        return (x - mean) / torch.sqrt(var + self.eps)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -61,6 +68,6 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 EXERCISES = {
     'affine': 'Affine',
     'mlp': 'MLP',
-    'standardize': 'Standardize',
+    'running_norm': 'RunningNorm',
     'param_groups': 'param_groups',
 }

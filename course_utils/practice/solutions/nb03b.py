@@ -8,7 +8,7 @@ exercise is not solved yet, so that the rest of the lesson runs.
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 
 def collate_with_mask(batch: list[tuple[torch.Tensor, int]], pad_id: int = 0) -> dict[str, torch.Tensor]:
@@ -24,6 +24,15 @@ def balanced_weights(labels: torch.Tensor) -> torch.Tensor:
     """One weight per example, proportional to 1 / (size of its class): every class drawn equally often."""
     class_counts = torch.bincount(labels)
     return 1.0 / class_counts[labels].double()
+
+
+def predict_all(model: nn.Module, dataset: Dataset, batch_size: int) -> torch.Tensor:
+    """The predicted class of every example of `dataset`, in the dataset's order, as one 1-d tensor."""
+    model_device = next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size)  # evaluation: every example, in order
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(inputs.to(model_device)).argmax(dim=-1).cpu() for inputs, _ in loader])
 
 
 def train_one_epoch_clipped(model, loader, loss_fn, optimizer, max_norm: float) -> float:
@@ -59,6 +68,7 @@ class TwoViews(Dataset):
 EXERCISES = {
     'collate_with_mask': 'collate_with_mask',
     'balanced_weights': 'balanced_weights',
+    'predict_all': 'predict_all',
     'train_epoch_clipped': 'train_one_epoch_clipped',
     'two_views': 'TwoViews',
 }
