@@ -213,3 +213,55 @@ def test_bad_input_is_feedback_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(nb04, "run_check", functools.partial(grading.run_check, time_limit=0.5))
     assert_rejected(nb04.check_conv_output_size(forever), "time limit of 0.5 s", "conv_output_size(size=")
+
+
+# --- predict_classes (find the bug: a model left in training mode) -------------------------------------------
+def predict_classes(model, images, batch_size=100):
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(images[i : i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)])
+
+
+def predict_classes_buggy(model, images, batch_size=100):  # the notebook's bug: still in training mode
+    with torch.no_grad():
+        return torch.cat([model(images[i : i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)])
+
+
+def predict_classes_frozen(model, images, batch_size=100):  # a wrong fix: requires_grad_ does not change the mode
+    model.requires_grad_(False)
+    return torch.cat([model(images[i : i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)])
+
+
+def predict_classes_eval_restored(model, images, batch_size=100):  # right too: it restores the mode afterwards
+    was_training = model.training
+    try:
+        return predict_classes(model, images, batch_size)
+    finally:
+        model.train(was_training)
+
+
+@pytest.mark.parametrize("fn", [predict_classes, predict_classes_eval_restored])
+def test_predict_classes_accepts_correct_answers(fn) -> None:
+    assert_accepted(nb04.check_predict_classes, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (predict_classes_buggy, ["still in training mode", "model.eval()"]),
+        (predict_classes_frozen, ["still in training mode", "model.eval()"]),
+        (lambda m, x, b=100: m.eval()(x).argmax(dim=0), ["shape"]),
+    ],
+)
+def test_predict_classes_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(nb04.check_predict_classes(fn, seed=0), *fragments)
+
+
+def test_predict_classes_catches_a_model_changed_by_predicting() -> None:
+    def train_mode_whole_set(model, images, batch_size=100):  # also updates the running statistics
+        with torch.no_grad():
+            model(images)
+        return predict_classes(model, images, batch_size)
+
+    assert_rejected(nb04.check_predict_classes(train_mode_whole_set, seed=1), "running statistics")

@@ -192,3 +192,63 @@ def test_bad_input_is_feedback_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(nb06, "run_check", functools.partial(grading.run_check, time_limit=0.5))
     assert_rejected(nb06.check_greedy_generate(forever), "time limit of 0.5 s", "greedy_generate(a tiny")
+
+
+# --- perplexity (find the bug: the next-token shift) ---------------------------------------------------------
+def perplexity(model, input_ids):
+    with torch.no_grad():
+        logits = model(input_ids).logits
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    return (-log_probs.gather(-1, input_ids[:, 1:].unsqueeze(-1))).mean().exp().item()
+
+
+def perplexity_cross_entropy(model, input_ids):  # the same with the loss function, returned as a tensor
+    logits = model(input_ids).logits
+    return F.cross_entropy(logits[0, :-1], input_ids[0, 1:]).exp().detach()
+
+
+def perplexity_unshifted(model, input_ids):  # the notebook's bug
+    with torch.no_grad():
+        logits = model(input_ids).logits
+    log_probs = logits.log_softmax(dim=-1)
+    return (-log_probs.gather(-1, input_ids.unsqueeze(-1))).mean().exp().item()
+
+
+def perplexity_logits_shifted_only(model, input_ids):  # a wrong fix: shifts one side only
+    with torch.no_grad():
+        logits = model(input_ids).logits
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    return (-log_probs.gather(-1, input_ids[:, :-1].unsqueeze(-1))).mean().exp().item()
+
+
+def perplexity_raw_logits(model, input_ids):
+    with torch.no_grad():
+        logits = model(input_ids).logits
+    return (-logits[:, :-1].gather(-1, input_ids[:, 1:].unsqueeze(-1))).mean().exp().item()
+
+
+def perplexity_sum(model, input_ids):
+    with torch.no_grad():
+        logits = model(input_ids).logits
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    return (-log_probs.gather(-1, input_ids[:, 1:].unsqueeze(-1))).sum().exp().item()
+
+
+@pytest.mark.parametrize("fn", [perplexity, perplexity_cross_entropy])
+def test_perplexity_accepts_correct_answers(fn) -> None:
+    assert_accepted(nb06.check_perplexity, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (perplexity_unshifted, ["the NEXT token", "input_ids[:, 1:]"]),
+        (perplexity_logits_shifted_only, ["shift both sides"]),
+        (perplexity_raw_logits, ["log_softmax"]),
+        (perplexity_sum, ["MEAN"]),
+        (lambda m, ids: [perplexity(m, ids)], ["return one number"]),
+    ],
+)
+def test_perplexity_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(nb06.check_perplexity(fn, seed=0), *fragments)

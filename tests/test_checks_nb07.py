@@ -244,3 +244,51 @@ def test_bad_input_is_feedback_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(nb07, "run_check", functools.partial(grading.run_check, time_limit=0.5))
     assert_rejected(nb07.check_warmup_linear(forever), "time limit of 0.5 s", "warmup_linear(warmup_steps=")
+
+
+# --- predict_labels (find the bug: the attention mask) -------------------------------------------------------
+def predict_labels(model, batch):
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(dim=-1)
+
+
+def predict_labels_all_keys(model, batch):  # model(**batch) passes the mask too (and computes a loss: harmless)
+    model.eval()
+    with torch.inference_mode():
+        return model(**batch).logits.argmax(dim=-1)
+
+
+def predict_labels_no_mask(model, batch):  # the notebook's bug
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"]).logits.argmax(dim=-1)
+
+
+def predict_labels_train_mode(model, batch):  # a wrong fix: the mask, but dropout still on
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(dim=-1)
+
+
+def predict_labels_with_grad(model, batch):
+    model.eval()
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(dim=-1)
+
+
+@pytest.mark.parametrize("fn", [predict_labels, predict_labels_all_keys])
+def test_predict_labels_accepts_correct_answers(fn) -> None:
+    assert_accepted(nb07.check_predict_labels, fn, rounds=2)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (predict_labels_no_mask, ["attention_mask", "pad tokens"]),
+        (predict_labels_train_mode, ["training mode", "model.eval()"]),
+        (predict_labels_with_grad, ["torch.no_grad()"]),
+        (lambda m, b: predict_labels(m, b)[:-1], ["shape"]),
+    ],
+)
+def test_predict_labels_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(nb07.check_predict_labels(fn, seed=0), *fragments)

@@ -1,6 +1,6 @@
 """Checkers for notebook 04 (CNNs): the output size of a convolution or pooling layer, a conv block with batch
-norm, choosing a training recipe on the validation split (never the test set), and the per-class IoU of a
-segmentation.
+norm, predicting in evaluation mode (a find-the-bug: a model left in training mode), choosing a training recipe on
+the validation split (never the test set), and the per-class IoU of a segmentation.
 
 The references are PyTorch itself where it can be (the size a real ``F.conv2d`` produces, the functional
 batch norm on the learner's own weights). The checkers never touch the global random state (the notebook seeds
@@ -9,6 +9,7 @@ its model right after them): layers are built under ``torch.random.fork_rng``.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import random
@@ -334,3 +335,75 @@ def check_iou_per_class(fn: Callable, trials: int = 20, seed: int | None = None)
                 raise fail(case, want, got, f"{problem}; {hint}")
 
     return run_check("iou_per_class", trials, body)
+
+
+# --- Exercise 3 (find the bug): predictions in evaluation mode ------------------------------------------------
+def _tiny_bn_classifier(rng: random.Random, gen: torch.Generator, classes: int) -> nn.Module:
+    """A tiny random CNN with batch norm, in training mode (as after ``fit``), whose running statistics are far
+    from any one batch's: a forward pass in training mode then gives other scores than one in evaluation mode."""
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+        torch.manual_seed(rng.randrange(2**31))
+        bn, head = nn.BatchNorm2d(4), nn.Linear(4, classes)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), bn, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+    with torch.no_grad():
+        bn.running_mean = torch.randn(4, generator=gen)  # a registered buffer: assigning replaces it
+        bn.running_var = torch.rand(4, generator=gen) * 3 + 0.5
+        head.weight.mul_(4)
+    return model.train()
+
+
+def _batched(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([model(images[i : i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)])
+
+
+def _bn_state(model: nn.Module) -> list[torch.Tensor]:
+    return [b.clone() for name, b in model.named_buffers() if "running" in name]
+
+
+@exercise("04", "predict_classes")
+def check_predict_classes(fn: Callable, trials: int = 6, seed: int | None = None) -> CheckResult:
+    """Check ``predict_classes(model, images, batch_size)`` -> a LongTensor ``[N]``: the class each image gets from
+    the model in EVALUATION mode (batch norm normalising with its running statistics), whatever the batch size,
+    without changing the model's running statistics. The models are tiny random CNNs with batch norm, handed
+    over in training mode, as ``fit`` leaves them."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_predict_classes(predict_classes)")
+        for _ in range(trials):
+            classes, n = rng.randint(3, 6), rng.randint(6, 24)
+            batch_size = rng.randint(math.ceil(n / 3), n - 1)  # two or three batches
+            model = _tiny_bn_classifier(rng, gen, classes)
+            shift, scale = torch.randn(n, 1, 1, 1, generator=gen) * 2, torch.rand(n, 1, 1, 1, generator=gen) + 0.5
+            images = torch.randn(n, 1, 6, 6, generator=gen) * scale + shift  # images of their own brightness
+            case = current["case"] = (f"predict_classes(a tiny CNN with batch norm, in training mode, images of "
+                                      f"shape {tuple(images.shape)}, batch_size={batch_size})")
+            untouched = copy.deepcopy(model)  # a pass in training mode moves the running statistics
+            with torch.no_grad():
+                reference = copy.deepcopy(untouched).eval()(images).argmax(dim=1)
+            stats = _bn_state(model)
+            with torch.random.fork_rng(devices=[]):
+                got = fn(model, images.clone(), batch_size)
+            moved = any(not torch.equal(a, b) for a, b in zip(stats, _bn_state(model)))
+            if problem := tensor_problem(got, reference):
+                hint = "model.eval() first, then the argmax over the class scores (dim=1) of each batch"
+                if isinstance(got, torch.Tensor) and got.shape == reference.shape:
+                    with torch.no_grad():  # what the usual slips give, on copies of the untouched model
+                        train_batched = _batched(copy.deepcopy(untouched), images, batch_size)
+                        train_whole = copy.deepcopy(untouched)(images).argmax(dim=1)
+                    if torch.equal(got, train_whole) and not torch.equal(got, train_batched):
+                        hint = ("one big batch in training mode still normalises with the batch's statistics: "
+                                "call model.eval() so batch norm uses the running statistics from training")
+                    elif torch.equal(got, train_batched) or moved:
+                        hint = ("the model is still in training mode: its batch norm normalises each batch with that "
+                                "batch's own mean and variance, so an image's class depends on the images beside "
+                                "it (and on batch_size), and every pass moves its running statistics. Call "
+                                "model.eval() before predicting; torch.no_grad() alone does not change that")
+                raise fail(case, reference, got, f"{problem}; {hint}")
+            if moved:
+                raise fail(case, "the model's batch-norm running statistics unchanged",
+                           "they changed during predict_classes",
+                           "a forward pass in training mode updates the running statistics: predicting must not "
+                           "change the model. Call model.eval() before the first forward pass")
+
+    return run_check("predict_classes", trials, body)

@@ -1,13 +1,15 @@
 """Checkers for notebook 06 (pretrained models): mean pooling under an attention mask, a cosine-similarity
-top-k search, the next-token distribution after temperature and top-k, and greedy decoding.
+top-k search, the next-token distribution after temperature and top-k, greedy decoding, and perplexity (a
+find-the-bug: the logits scored against the wrong tokens).
 
-No pretrained model is loaded: greedy decoding is checked on a tiny random causal language model that answers
-like a Hugging Face one (``model(input_ids).logits``, shape ``[batch, tokens, vocabulary]``). The checkers
+No pretrained model is loaded: greedy decoding and perplexity are checked on tiny random causal language models
+that answer like a Hugging Face one (``model(input_ids).logits``, shape ``[batch, tokens, vocabulary]``). The checkers
 never touch the global random state: the tiny models are built under ``torch.random.fork_rng``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -233,3 +235,74 @@ def check_greedy_generate(fn: Callable, trials: int = 8, seed: int | None = None
                 raise fail(case, want, got, f"{problem}; {hint}")
 
     return run_check("greedy_generate", trials, body)
+
+
+# --- Exercise 5 (find the bug): perplexity --------------------------------------------------------------------
+def _perplexities(model: nn.Module, ids: torch.Tensor) -> dict[str, float]:
+    """The right perplexity and the values of the usual slips, on one sequence ``ids`` ``[1, T]``."""
+    with torch.no_grad():
+        logits = model(ids).logits.double()
+    log_probs = logits.log_softmax(dim=-1)
+
+    def ppl(scores: torch.Tensor, targets: torch.Tensor) -> float:
+        return float((-scores.gather(-1, targets.unsqueeze(-1))).mean().exp())
+
+    right = -log_probs[:, :-1].gather(-1, ids[:, 1:].unsqueeze(-1))
+    return {
+        "right": float(right.mean().exp()),
+        "no shift": ppl(log_probs, ids),
+        "logits shifted only": ppl(log_probs[:, :-1], ids[:, :-1]),
+        "targets shifted only": ppl(log_probs[:, 1:], ids[:, 1:]),
+        "raw logits": ppl(logits[:, :-1], ids[:, 1:]),
+        "probabilities": ppl(logits[:, :-1].softmax(dim=-1), ids[:, 1:]),
+        "sum": float(right.sum().exp()),
+        "mean nll": float(right.mean()),
+    }
+
+
+_PERPLEXITY_HINTS = {
+    "no shift": ("the logits at position t are the model's guess for the token at t + 1 (a decoder predicts the "
+                 "NEXT token): score logits[:, :-1] against input_ids[:, 1:]"),
+    "logits shifted only": ("shift both sides: logits[:, :-1] (every position but the last) against "
+                            "input_ids[:, 1:] (every token but the first)"),
+    "targets shifted only": ("shift both sides: logits[:, :-1] (every position but the last) against "
+                             "input_ids[:, 1:] (every token but the first)"),
+    "raw logits": "logits are not log-probabilities: take log_softmax over the vocabulary (dim=-1) first",
+    "probabilities": "take the LOG of the probabilities (log_softmax), not the probabilities themselves",
+    "sum": "perplexity is exp of the MEAN negative log-likelihood per token, not of the sum",
+    "mean nll": "that is the mean negative log-likelihood (the loss): its exp is the perplexity",
+}
+
+
+@exercise("06", "perplexity")
+def check_perplexity(fn: Callable, trials: int = 8, seed: int | None = None) -> CheckResult:
+    """Check ``perplexity(model, input_ids)`` -> float: for one sequence ``input_ids`` ``[1, T]``, the exp of the
+    mean negative log-likelihood of each token after the first given the tokens before it, where the logits at
+    position ``t`` score the token at ``t + 1``. Checked on tiny random causal language models."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_perplexity(perplexity)")
+        for _ in range(trials):
+            vocab, length = rng.randint(6, 30), rng.randint(3, 10)
+            with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+                torch.manual_seed(rng.randrange(2**31))
+                model = _TinyLM(vocab).eval()
+            ids = torch.randint(0, vocab, (1, length), generator=gen)
+            case = current["case"] = (f"perplexity(a tiny random LM with {vocab} tokens, input_ids={ids.tolist()})")
+            values = _perplexities(model, ids)
+            want = values["right"]
+            got = fn(model, ids.clone())
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            if not isinstance(got, (int, float)) or isinstance(got, bool):
+                raise fail(case, f"{want:.6g}", got, "return one number (a float): nll.mean().exp().item()")
+            if not math.isclose(got, want, rel_tol=1e-4):
+                hint = "exp(mean over t of -log p(token t + 1 | tokens up to t))"
+                for slip, text in _PERPLEXITY_HINTS.items():
+                    if math.isfinite(values[slip]) and math.isclose(got, values[slip], rel_tol=1e-4):
+                        hint = text
+                        break
+                raise fail(case, f"{want:.6g}", f"{got:.6g}", hint)
+
+    return run_check("perplexity", trials, body)

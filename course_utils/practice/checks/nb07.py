@@ -1,5 +1,6 @@
 """Checkers for notebook 07 (fine-tuning a pretrained encoder): honest scores on unbalanced classes, a padding
-collate function, the warm-up + linear-decay schedule, freezing the encoder, and a decision threshold.
+collate function, the warm-up + linear-decay schedule, freezing the encoder, a decision threshold, and predicting
+the labels of a padded batch (a find-the-bug: the attention mask left out).
 
 The checkers never touch the global random state (notebook 07's training must not depend on whether the
 exercises ran): their cases come from their own generators, and the tiny models are built under
@@ -282,3 +283,85 @@ def check_best_threshold(fn: Callable, trials: int = 20, seed: int | None = None
                 raise fail(case, wanted, f"{value} (macro-F1 {scores[matches[0]]:.4f})", hint)
 
     return run_check("best_threshold", trials, body)
+
+
+# --- Exercise 6 (find the bug): predict the labels of a padded batch ------------------------------------------
+def _padded_batch(rng: random.Random, gen: torch.Generator, vocab: int) -> tuple[dict[str, torch.Tensor], list[int]]:
+    """A batch as DataCollatorWithPadding makes it (pad id 0 on the right), and the real length of each row."""
+    lengths = [rng.randint(2, 12) for _ in range(rng.randint(3, 6))]
+    lengths[rng.randrange(len(lengths))] = 14  # one long row: every other row gets padding
+    width = max(lengths)
+    input_ids = torch.zeros(len(lengths), width, dtype=torch.long)
+    attention_mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        input_ids[row, :n] = torch.randint(1, vocab, (n,), generator=gen)
+        attention_mask[row, :n] = 1
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if rng.random() < 0.5:  # the collator's batches carry the labels too
+        batch["labels"] = torch.randint(0, 2, (len(lengths),), generator=gen)
+    return batch, lengths
+
+
+@exercise("07", "predict_labels")
+def check_predict_labels(fn: Callable, trials: int = 4, seed: int | None = None) -> CheckResult:
+    """Check ``predict_labels(model, batch)`` -> a LongTensor ``[B]``: the class of every row of a padded batch
+    (``input_ids``, ``attention_mask``, maybe ``labels``), equal to what each row gets ALONE, without padding: the
+    model must read the attention mask, run in evaluation mode (no dropout) and without building an autograd
+    graph. The models are tiny random BERT classifiers handed over in training mode, as after training."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_predict_labels(predict_labels)")
+        for _ in range(trials):
+            model = _tiny_classifier(rng, "bert")
+            vocab, pad_id = model.config.vocab_size, model.config.pad_token_id
+            batch, lengths = _padded_batch(rng, gen, vocab)
+            with torch.no_grad():
+                model.eval()
+                alone = torch.cat([model(input_ids=batch["input_ids"][r : r + 1, :n]).logits.argmax(-1)
+                                   for r, n in enumerate(lengths)])
+                unmasked = model(input_ids=batch["input_ids"]).logits.argmax(-1)
+            model.train()
+            calls: list[dict[str, bool]] = []
+
+            def spy(module: torch.nn.Module, args: tuple, kwargs: dict, calls: list = calls,
+                    pad_id: int = pad_id) -> None:
+                ids = kwargs.get("input_ids", args[0] if args else None)
+                mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+                padded = isinstance(ids, torch.Tensor) and bool((ids == pad_id).any())
+                calls.append({"training": module.training, "grad": torch.is_grad_enabled(),
+                              "unmasked padding": padded and mask is None})
+
+            handle = model.register_forward_pre_hook(spy, with_kwargs=True)
+            shapes = {k: tuple(v.shape) for k, v in batch.items()}
+            case = current["case"] = (f"predict_labels(a tiny BERT classifier in training mode, a padded batch "
+                                      f"{shapes} with rows of {lengths} real tokens)")
+            try:
+                with torch.random.fork_rng(devices=[]):  # dropout, if left on, draws from a forked state
+                    got = fn(model, {k: v.clone() for k, v in batch.items()})
+            finally:
+                handle.remove()
+            if not calls:
+                raise fail(case, "a forward pass of the model", "the model was never called",
+                           "run the model on the batch: model(input_ids=..., attention_mask=...).logits")
+            if any(c["training"] for c in calls):
+                raise fail(case, "the model in evaluation mode while it predicts", "it ran in training mode",
+                           "in training mode dropout zeroes random activations, so the same batch gets different "
+                           "labels from call to call: call model.eval() before predicting")
+            mask_hint = ("without the attention mask the model reads the pad tokens as text, so a row's class "
+                         "depends on how much padding its batch needs: pass attention_mask=batch['attention_mask'] "
+                         "(or model(**batch))")
+            if any(c["unmasked padding"] for c in calls):
+                raise fail(case, "the batch's attention_mask passed to the model", "padded input_ids without it",
+                           mask_hint)
+            if problem := tensor_problem(got, alone):
+                hint = "the argmax over the class scores (dim=-1) of model(...).logits, one label per row"
+                if isinstance(got, torch.Tensor) and torch.equal(got, unmasked) and not torch.equal(got, alone):
+                    hint = mask_hint
+                raise fail(case, alone, got, f"{problem}; {hint}")
+            if any(c["grad"] for c in calls):
+                raise fail(case, "no autograd graph while predicting", "gradients were being recorded",
+                           "wrap the forward pass in torch.no_grad() (or torch.inference_mode()): predicting needs "
+                           "no gradients, and recording them costs memory and time")
+
+    return run_check("predict_labels", trials, body)

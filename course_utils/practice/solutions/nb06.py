@@ -41,10 +41,20 @@ def greedy_generate(model, input_ids: torch.Tensor, max_new_tokens: int, eos_tok
     return input_ids
 
 
+def perplexity(model, input_ids: torch.Tensor) -> float:
+    """exp(mean negative log-likelihood) of each token of `input_ids` [1, T] after the first, given those before."""
+    with torch.no_grad():
+        logits = model(input_ids).logits  # [1, T, vocabulary]
+    log_probs = logits[:, :-1].log_softmax(dim=-1)  # position t predicts token t + 1; the last one has no target
+    nll = -log_probs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # the first token has no prediction
+    return nll.mean().exp().item()
+
+
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
     'mean_pool': 'mean_pool',
     'top_k_search': 'top_k_search',
     'next_token_probs': 'next_token_probs',
     'greedy_generate': 'greedy_generate',
+    'perplexity': 'perplexity',
 }
