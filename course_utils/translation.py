@@ -1,11 +1,14 @@
 """The encoder-decoder translator of notebook 10b, built from notebook 10a's blocks, as a ``transformers`` model.
 
-Notebook 10b writes these classes in full and proves its copy equals this one. Being a ``PreTrainedModel``
-(with ``GenerationMixin``) gives it ``Trainer``, checkpoints, ``save_pretrained``/``from_pretrained``, the
-``Auto*`` classes and ``generate()`` (greedy and beam search, with a key/value cache).
+Notebook 10b writes the decoder block and the model's computation itself and proves its copy equals this one.
+Being a ``PreTrainedModel`` (with ``GenerationMixin``) gives it ``Trainer``, checkpoints,
+``save_pretrained``/``from_pretrained``, the ``Auto*`` classes and ``generate()`` (greedy and beam search, with a
+key/value cache).
 
 - :class:`TranslationConfig`: the hyper-parameters, saved as ``config.json`` (``model_type`` "course_translation");
 - :class:`TranslationEncoder`: token embedding x sqrt(d) + sinusoidal positions, then :class:`EncoderBlock` s;
+- :class:`TranslationPlumbing`: what any such ``PreTrainedModel`` needs beyond its computation (weight
+  initialisation, input embeddings, ``generate()`` with its arguments checked); notebook 10b's model builds on it;
 - :class:`TranslationModel`: the encoder, a stack of :class:`DecoderBlock` s reading the same (shared) embedding
   table, and output logits computed with that table again (tied embeddings) unless ``tie_embeddings=False``.
 
@@ -140,26 +143,21 @@ class TranslationEncoder(nn.Module):
         return BaseModelOutput(last_hidden_state=self.norm(hidden))
 
 
-class TranslationModel(PreTrainedModel, GenerationMixin):
-    """Encoder-decoder Transformer for translation; ``labels`` give the loss, ``generate()`` translates."""
+class TranslationPlumbing(PreTrainedModel, GenerationMixin):
+    """What makes the translator a ``transformers`` model, apart from what it computes (notebook 10b's model and
+    :class:`TranslationModel` both build on it): the class attributes ``PreTrainedModel`` reads, the weight
+    initialisation ``post_init()`` applies (:meth:`_init_weights`), the input embeddings, and ``generate()`` with
+    its arguments checked first. A subclass sets ``config_class`` and writes ``__init__``, ``decode``, ``forward``.
+    """
 
     config: TranslationConfig  # what config_class makes (PreTrainedModel declares the base class)
+    encoder: TranslationEncoder
     config_class = TranslationConfig
     base_model_prefix = "translation"
     main_input_name = "input_ids"
 
-    def __init__(self, config: TranslationConfig) -> None:
-        super().__init__(config)
-        self.encoder = TranslationEncoder(config)  # holds the one embedding table of both languages
-        self.decoder_layers = nn.ModuleList(
-            DecoderBlock(config.d_model, config.n_heads, config.d_ff, config.dropout, config.norm_first)
-            for _ in range(config.decoder_layers)
-        )
-        self.decoder_norm = nn.LayerNorm(config.d_model) if config.norm_first else nn.Identity()
-        self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
-        self.post_init()
-
     def _init_weights(self, module: nn.Module) -> None:
+        """Xavier-uniform linear layers with zero biases, embeddings ~ N(0, 1/d_model) with a zero <pad> row."""
         if isinstance(module, nn.Linear):
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
@@ -173,6 +171,35 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.embed_tokens
+
+    def generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """``GenerationMixin.generate`` after checking what would otherwise fail deep inside it, or late."""
+        if kwargs.get("num_beams") is not None:
+            require_positive_int("num_beams", kwargs["num_beams"], example="1 (greedy search) or 4")
+        new_tokens = kwargs.get("max_new_tokens")
+        if new_tokens is not None:
+            new_tokens = require_positive_int("max_new_tokens", new_tokens, example="50")
+        if new_tokens is not None and new_tokens + 1 > self.config.max_positions:
+            raise ValueError(f"max_new_tokens={new_tokens} plus the start token exceeds max_positions="
+                             f"{self.config.max_positions}: ask for at most {self.config.max_positions - 1}")
+        return super().generate(*args, **kwargs)
+
+
+class TranslationModel(TranslationPlumbing):
+    """Encoder-decoder Transformer for translation; ``labels`` give the loss, ``generate()`` translates."""
+
+    config_class = TranslationConfig
+
+    def __init__(self, config: TranslationConfig) -> None:
+        super().__init__(config)
+        self.encoder = TranslationEncoder(config)  # holds the one embedding table of both languages
+        self.decoder_layers = nn.ModuleList(
+            DecoderBlock(config.d_model, config.n_heads, config.d_ff, config.dropout, config.norm_first)
+            for _ in range(config.decoder_layers)
+        )
+        self.decoder_norm = nn.LayerNorm(config.d_model) if config.norm_first else nn.Identity()
+        self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
 
     def decode(
         self,
@@ -239,19 +266,6 @@ class TranslationModel(PreTrainedModel, GenerationMixin):
             loss=loss, logits=logits, encoder_last_hidden_state=memory,
             cross_attentions=tuple(cross_attentions) if output_attentions else None, **cache_field,
         )
-
-
-    def generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """``GenerationMixin.generate`` after checking what would otherwise fail deep inside it, or late."""
-        if kwargs.get("num_beams") is not None:
-            require_positive_int("num_beams", kwargs["num_beams"], example="1 (greedy search) or 4")
-        new_tokens = kwargs.get("max_new_tokens")
-        if new_tokens is not None:
-            new_tokens = require_positive_int("max_new_tokens", new_tokens, example="50")
-        if new_tokens is not None and new_tokens + 1 > self.config.max_positions:
-            raise ValueError(f"max_new_tokens={new_tokens} plus the start token exceeds max_positions="
-                             f"{self.config.max_positions}: ask for at most {self.config.max_positions - 1}")
-        return super().generate(*args, **kwargs)
 
 
 def register_translation_model() -> None:

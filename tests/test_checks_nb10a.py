@@ -8,68 +8,68 @@ import pytest
 import torch
 from checker_helpers import assert_accepted, assert_rejected, stub
 
-from course_utils.practice.checks.nb10a import check_attention, check_sliding_window_mask, check_split_heads
+from course_utils.practice.checks.nb10a import check_causal_attention, check_sliding_window_mask, check_split_heads
 
 
-# --- attention ------------------------------------------------------------------------------------------------
-def attention(q, k, v, mask=None):
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)
+# --- causal_attention (find the bug: the mask applied after the softmax) ---------------------------------------
+def _scores(q, k):
+    return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+
+
+def _future(q):
+    return torch.ones(q.shape[-2], q.shape[-2], dtype=torch.bool).triu(1)
+
+
+def causal_attention(q, k, v):
+    weights = _scores(q, k).masked_fill(_future(q), float("-inf")).softmax(dim=-1)
     return weights @ v, weights
 
 
-def attention_einsum(q, k, v, mask=None):
-    scores = torch.einsum("...qd,...kd->...qk", q, k) * q.shape[-1] ** -0.5
-    if mask is not None:
-        scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
-    return torch.einsum("...qk,...kv->...qv", torch.softmax(scores, -1), v)
+def causal_attention_renormalised(q, k, v):  # zero after the softmax, then renormalise: the same weights
+    weights = _scores(q, k).softmax(dim=-1).masked_fill(_future(q), 0.0)
+    weights = weights / weights.sum(-1, keepdim=True)
+    return weights @ v, weights
 
 
-def unscaled(q, k, v, mask=None):
-    scores = q @ k.transpose(-2, -1)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return scores.softmax(-1) @ v
+def masked_after_softmax(q, k, v):  # the notebook's bug
+    weights = _scores(q, k).softmax(dim=-1) * ~_future(q)
+    return weights @ v, weights
 
 
-def softmax_over_queries(q, k, v, mask=None):
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return scores.softmax(-2).nan_to_num(0.0) @ v
+def inverted_mask(q, k, v):  # triu instead of tril: the future leaks
+    weights = _scores(q, k).masked_fill(~_future(q) & ~torch.eye(q.shape[-2], dtype=torch.bool),
+                                        float("-inf")).softmax(dim=-1)
+    return weights @ v, weights
 
 
-def inverted_mask(q, k, v, mask=None):
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(mask, float("-inf"))
-    return scores.softmax(-1).nan_to_num(0.0) @ v
+def filled_with_zero(q, k, v):  # masked before the softmax, but with 0 instead of -inf
+    weights = _scores(q, k).masked_fill(_future(q), 0.0).softmax(dim=-1)
+    return weights @ v, weights
 
 
-def ignores_mask(q, k, v, mask=None):
-    return attention(q, k, v)[0]
+def inf_after_softmax(q, k, v):
+    weights = _scores(q, k).softmax(dim=-1).masked_fill(_future(q), float("-inf"))
+    return weights @ v, weights
 
 
-@pytest.mark.parametrize("fn", [attention, attention_einsum])
-def test_attention_accepts_correct_answers(fn) -> None:
-    assert_accepted(check_attention, fn)
+@pytest.mark.parametrize("fn", [causal_attention, causal_attention_renormalised])
+def test_causal_attention_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_causal_attention, fn)
 
 
 @pytest.mark.parametrize(
     ("fn", "fragments"),
     [
         (stub, ["not written yet"]),
-        (unscaled, ["sqrt(d_k)"]),
-        (softmax_over_queries, ["over the KEYS"]),
-        (inverted_mask, ["True means MAY attend"]),
-        (ignores_mask, ["apply the mask"]),
-        (lambda q, k, v, mask=None: (q @ k.transpose(-2, -1)).tolist(), ["a tensor is expected"]),
+        (masked_after_softmax, ["sum to", "not 1", "before it"]),
+        (inverted_mask, ["LATER key", "future leaks"]),
+        (filled_with_zero, ["LATER key"]),
+        (inf_after_softmax, ["-inf belongs in the SCORES"]),
+        (lambda q, k, v: causal_attention(q, k, v)[0], ["a tuple (output, weights)"]),
     ],
 )
-def test_attention_rejects_wrong_answers(fn, fragments: list[str]) -> None:
-    assert_rejected(check_attention(fn, seed=1), *fragments)
+def test_causal_attention_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_causal_attention(fn, seed=1), *fragments)
 
 
 # --- split_heads ----------------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_sliding_window_mask_rejects_wrong_answers(fn, fragments: list[str]) -> 
 
 
 def test_bad_input_gives_feedback_not_a_crash() -> None:
-    assert_rejected(check_attention(42), "something callable")
+    assert_rejected(check_causal_attention(42), "something callable")
 
     def raises(x, n_heads):
         raise RuntimeError("shapes do not match")

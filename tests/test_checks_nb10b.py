@@ -7,40 +7,70 @@ import torch
 import torch.nn.functional as F
 from checker_helpers import assert_accepted, assert_rejected, stub
 
-from course_utils.practice.checks.nb10b import check_shift_right, check_smoothed_loss, check_token_budget_batches
+from course_utils.practice.checks.nb10b import (
+    check_smoothed_loss,
+    check_teacher_forcing_loss,
+    check_token_budget_batches,
+)
 
 
-# --- shift_right ----------------------------------------------------------------------------------------------
-def shift_right(labels, bos_id, pad_id):
-    start = torch.full((labels.shape[0], 1), bos_id, dtype=labels.dtype)
-    shifted = torch.cat([start, labels[:, :-1]], dim=1)
-    return shifted.masked_fill(shifted == -100, pad_id)
+# --- teacher_forcing_loss (find the bug) -----------------------------------------------------------------------
+def teacher_forcing_loss(decoder, labels, bos_id, pad_id):
+    start = torch.full_like(labels[:, :1], bos_id)
+    inputs = torch.cat([start, labels[:, :-1]], dim=1)
+    inputs = inputs.masked_fill(inputs == -100, pad_id)
+    return F.cross_entropy(decoder(inputs).flatten(0, 1), labels.flatten(), ignore_index=-100)
 
 
-def shift_right_new_zeros(labels, bos_id, pad_id):
-    out = labels.new_zeros(labels.shape)
-    out[:, 1:] = labels[:, :-1]
-    out[:, 0] = bos_id
-    out[out == -100] = pad_id
-    return out
+def teacher_forcing_loss_mask(decoder, labels, bos_id, pad_id):  # mean over the real positions by hand
+    inputs = torch.full_like(labels, pad_id)
+    inputs[:, 0] = bos_id
+    inputs[:, 1:] = labels[:, :-1].clamp(min=0) * (labels[:, :-1] != -100) + pad_id * (labels[:, :-1] == -100)
+    losses = F.cross_entropy(decoder(inputs).transpose(1, 2), labels.clamp(min=0), reduction="none")
+    keep = labels != -100
+    return losses[keep].mean()
 
 
-@pytest.mark.parametrize("fn", [shift_right, shift_right_new_zeros])
-def test_shift_right_accepts_correct_answers(fn) -> None:
-    assert_accepted(check_shift_right, fn)
+def the_bug(decoder, labels, bos_id, pad_id):  # the notebook's buggy version
+    inputs = labels.masked_fill(labels == -100, pad_id)
+    return F.cross_entropy(decoder(inputs).flatten(0, 1), inputs.flatten())
+
+
+def shifted_but_targets_are_inputs(decoder, labels, bos_id, pad_id):
+    inputs = torch.cat([torch.full_like(labels[:, :1], bos_id), labels[:, :-1]], dim=1)
+    inputs = inputs.masked_fill(inputs == -100, pad_id)
+    return F.cross_entropy(decoder(inputs).flatten(0, 1), inputs.flatten())
+
+
+def shifted_loss_on_padding(decoder, labels, bos_id, pad_id):
+    inputs = torch.cat([torch.full_like(labels[:, :1], bos_id), labels[:, :-1]], dim=1)
+    inputs = inputs.masked_fill(inputs == -100, pad_id)
+    targets = labels.masked_fill(labels == -100, pad_id)
+    return F.cross_entropy(decoder(inputs).flatten(0, 1), targets.flatten())
+
+
+def keeps_minus_100(decoder, labels, bos_id, pad_id):  # shifted, but -100 handed to the embedding
+    inputs = torch.cat([torch.full_like(labels[:, :1], bos_id), labels[:, :-1]], dim=1)
+    return F.cross_entropy(decoder(inputs).flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+
+@pytest.mark.parametrize("fn", [teacher_forcing_loss, teacher_forcing_loss_mask])
+def test_teacher_forcing_loss_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_teacher_forcing_loss, fn)
 
 
 @pytest.mark.parametrize(
     ("fn", "fragments"),
     [
         (stub, ["not written yet"]),
-        (lambda y, b, p: torch.cat([torch.full((y.shape[0], 1), b), y[:, :-1]], dim=1), ["not a token id"]),
-        (lambda y, b, p: y.masked_fill(y == -100, p), ["shift RIGHT"]),
-        (lambda y, b, p: shift_right(y, b, p)[:, 1:], ["shape"]),
+        (the_bug, ["what the decoder read", "not shifted"]),
+        (shifted_but_targets_are_inputs, ["(the loss)", "targets are the LABELS"]),
+        (shifted_loss_on_padding, ["(the loss)", "counts the padded positions", "ignore_index=-100"]),
+        (keeps_minus_100, ["ValueError", "-100 is a label"]),
     ],
 )
-def test_shift_right_rejects_wrong_answers(fn, fragments: list[str]) -> None:
-    assert_rejected(check_shift_right(fn, seed=1), *fragments)
+def test_teacher_forcing_loss_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_teacher_forcing_loss(fn, seed=1), *fragments)
 
 
 # --- smoothed_loss --------------------------------------------------------------------------------------------
@@ -89,52 +119,48 @@ def test_smoothed_loss_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_smoothed_loss(fn, seed=1), *fragments)
 
 
-# --- token_budget_batches -------------------------------------------------------------------------------------
-def token_budget_batches(lengths, max_tokens):
-    batches, batch, longest = [], [], 0
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if batch and max(longest, lengths[i]) * (len(batch) + 1) > max_tokens:
-            batches.append(batch)
-            batch, longest = [], 0
-        batch.append(i)
-        longest = max(longest, lengths[i])
-    return batches + [batch] if batch else batches
+# --- token_budget_batches (pairs: each side padded to its own longest) -----------------------------------------
+def _cost(batch, source, target):
+    return len(batch) * (max(source[i] for i in batch) + max(target[i] for i in batch))
 
 
-def token_budget_batches_longest_first(lengths, max_tokens):
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches = []
+def _greedy(order, source, target, max_tokens, cost=_cost):
+    batches, batch = [], []
     for i in order:
-        if batches and len(batches[-1]) + 1 <= max_tokens // lengths[batches[-1][0]]:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
-
-
-def unsorted(lengths, max_tokens):
-    batches, batch, longest = [], [], 0
-    for i in range(len(lengths)):
-        if batch and max(longest, lengths[i]) * (len(batch) + 1) > max_tokens:
+        if batch and cost([*batch, i], source, target) > max_tokens:
             batches.append(batch)
-            batch, longest = [], 0
+            batch = []
         batch.append(i)
-        longest = max(longest, lengths[i])
     return batches + [batch] if batch else batches
 
 
-def counts_real_tokens(lengths, max_tokens):
-    batches, batch, total = [], [], 0
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if batch and total + lengths[i] > max_tokens:
-            batches.append(batch)
-            batch, total = [], 0
-        batch.append(i)
-        total += lengths[i]
-    return batches + [batch] if batch else batches
+def token_budget_batches(source, target, max_tokens):
+    return _greedy(sorted(range(len(source)), key=lambda i: source[i] + target[i]), source, target, max_tokens)
 
 
-@pytest.mark.parametrize("fn", [token_budget_batches, token_budget_batches_longest_first])
+def token_budget_batches_by_source_then_target(source, target, max_tokens):
+    return _greedy(sorted(range(len(source)), key=lambda i: (source[i], target[i])), source, target, max_tokens)
+
+
+def unsorted(source, target, max_tokens):
+    return _greedy(range(len(source)), source, target, max_tokens)
+
+
+def longest_pair(source, target, max_tokens):  # section 2's cost: the longest (source + target) of one pair
+    def cost(batch, source, target):
+        return len(batch) * max(source[i] + target[i] for i in batch)
+
+    return _greedy(sorted(range(len(source)), key=lambda i: source[i] + target[i]), source, target, max_tokens, cost)
+
+
+def counts_real_tokens(source, target, max_tokens):
+    def cost(batch, source, target):
+        return sum(source[i] + target[i] for i in batch)
+
+    return _greedy(sorted(range(len(source)), key=lambda i: source[i] + target[i]), source, target, max_tokens, cost)
+
+
+@pytest.mark.parametrize("fn", [token_budget_batches, token_budget_batches_by_source_then_target])
 def test_token_budget_batches_accepts_correct_answers(fn) -> None:
     assert_accepted(check_token_budget_batches, fn)
 
@@ -143,10 +169,11 @@ def test_token_budget_batches_accepts_correct_answers(fn) -> None:
     ("fn", "fragments"),
     [
         (stub, ["not written yet"]),
-        (counts_real_tokens, ["max length in the batch"]),
-        (unsorted, ["sort the indices by length"]),
-        (lambda lengths, m: token_budget_batches(lengths[:-1], m), ["exactly once"]),  # the last one lost
-        (lambda lengths, m: range(len(lengths)), ["a list of lists"]),
+        (longest_pair, ["ITS OWN longest sentence"]),
+        (counts_real_tokens, ["longest source + longest target"]),
+        (unsorted, ["sort the pairs by length"]),
+        (lambda s, t, m: token_budget_batches(s[:-1], t[:-1], m), ["exactly once"]),  # the last one lost
+        (lambda s, t, m: range(len(s)), ["a list of lists"]),
     ],
 )
 def test_token_budget_batches_rejects_wrong_answers(fn, fragments: list[str]) -> None:
@@ -154,7 +181,7 @@ def test_token_budget_batches_rejects_wrong_answers(fn, fragments: list[str]) ->
 
 
 def test_bad_input_gives_feedback_not_a_crash() -> None:
-    assert_rejected(check_shift_right("shift_right"), "something callable")
+    assert_rejected(check_teacher_forcing_loss("teacher_forcing_loss"), "something callable")
 
     def raises(logits, labels, epsilon):
         raise IndexError("index out of range")

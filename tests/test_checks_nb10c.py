@@ -8,7 +8,12 @@ import torch.nn.functional as F
 from checker_helpers import assert_accepted, assert_rejected, stub
 
 from course_utils.practice.checks import nb10c
-from course_utils.practice.checks.nb10c import check_apply_rope, check_repeat_kv, check_rms_norm
+from course_utils.practice.checks.nb10c import (
+    check_apply_rope,
+    check_repeat_kv,
+    check_rms_norm,
+    check_rope_gqa_attention,
+)
 
 
 # --- rms_norm -------------------------------------------------------------------------------------------------
@@ -176,3 +181,56 @@ def test_checkers_leave_the_global_random_state_alone() -> None:
     check_apply_rope(lambda x, cos, sin: torch.randn_like(x), trials=2)  # the learner's code draws, too
     check_repeat_kv(repeat_kv, trials=2)
     assert torch.equal(torch.rand(3), expected)
+
+
+# --- rope_gqa_attention (find the bug: values rotated, key/value heads tiled) -----------------------------------
+def _rope(x, cos, sin):
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-second, first), dim=-1) * sin
+
+
+def _gqa(rotate_values=False, tile=False, rotate_keys=True, expand=False):
+    def attention(q, k, v, cos, sin):
+        group = q.shape[1] // k.shape[1]
+        q = _rope(q, cos, sin)
+        k = _rope(k, cos, sin) if rotate_keys else k
+        v = _rope(v, cos, sin) if rotate_values else v
+        if tile:
+            k, v = k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)
+        elif expand:  # transformers' repeat_kv: expand a view, then reshape
+            b, n, t, d = k.shape
+            k, v = (x[:, :, None].expand(b, n, group, t, d).reshape(b, n * group, t, d) for x in (k, v))
+        else:
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    return attention
+
+
+def test_rope_gqa_reference_agrees_with_transformers() -> None:
+    from transformers.models.llama import modeling_llama as llama
+
+    q, k, v = torch.randn(2, 6, 5, 8), torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8)
+    cos, sin = nb10c.rope_cos_sin(torch.arange(5), 8, 10_000.0)
+    their_q, their_k = llama.apply_rotary_pos_emb(q, k, cos[None], sin[None])
+    want = F.scaled_dot_product_attention(their_q, llama.repeat_kv(their_k, 3), llama.repeat_kv(v, 3), is_causal=True)
+    torch.testing.assert_close(nb10c._gqa_reference(q, k, v, cos, sin), want)
+
+
+@pytest.mark.parametrize("fn", [_gqa(), _gqa(expand=True)])
+def test_rope_gqa_attention_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_rope_gqa_attention, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (_gqa(rotate_values=True, tile=True), ["values are rotated", "and then", "repeat_interleave"]),
+        (_gqa(rotate_values=True), ["values are rotated"]),
+        (_gqa(tile=True), ["CONSECUTIVE query heads"]),
+        (_gqa(rotate_keys=False), ["rotate q and k (not v)"]),
+    ],
+)
+def test_rope_gqa_attention_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_rope_gqa_attention(fn, seed=1), *fragments)

@@ -9,7 +9,12 @@ import torch
 import torch.nn.functional as F
 from checker_helpers import assert_accepted, assert_rejected, stub
 
-from course_utils.practice.checks.nb11 import check_accumulate_gradients, check_token_loss_sum, check_training_memory
+from course_utils.practice.checks.nb11 import (
+    check_accumulate_gradients,
+    check_accumulation_step,
+    check_token_loss_sum,
+    check_training_memory,
+)
 
 STATES = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
 
@@ -162,3 +167,72 @@ def test_token_loss_sum_accepts_correct_answers(fn) -> None:
 )
 def test_token_loss_sum_rejects_wrong_answers(fn, fragments: list[str]) -> None:
     assert_rejected(check_token_loss_sum(fn, seed=2), *fragments)
+
+
+# --- accumulation_step (find the bug: zero_grad inside the loop, loss not divided) ------------------------------
+def accumulation_step(model, optimizer, loss_fn, micro_batches):
+    optimizer.zero_grad()
+    for inputs, targets in micro_batches:
+        (loss_fn(model(inputs), targets) / len(micro_batches)).backward()
+    optimizer.step()
+
+
+def accumulation_step_set_to_none(model, optimizer, loss_fn, micro_batches):
+    for p in model.parameters():
+        p.grad = None
+    losses = [loss_fn(model(x), y) for x, y in micro_batches]
+    torch.stack(losses).mean().backward()
+    optimizer.step()
+
+
+def the_bug(model, optimizer, loss_fn, micro_batches):  # the notebook's buggy version
+    for inputs, targets in micro_batches:
+        optimizer.zero_grad()
+        loss_fn(model(inputs), targets).backward()
+    optimizer.step()
+
+
+def zero_grad_moved_out_not_divided(model, optimizer, loss_fn, micro_batches):
+    optimizer.zero_grad()
+    for inputs, targets in micro_batches:
+        loss_fn(model(inputs), targets).backward()
+    optimizer.step()
+
+
+def divided_but_zero_grad_inside(model, optimizer, loss_fn, micro_batches):
+    for inputs, targets in micro_batches:
+        optimizer.zero_grad()
+        (loss_fn(model(inputs), targets) / len(micro_batches)).backward()
+    optimizer.step()
+
+
+def no_zero_grad(model, optimizer, loss_fn, micro_batches):
+    for inputs, targets in micro_batches:
+        (loss_fn(model(inputs), targets) / len(micro_batches)).backward()
+    optimizer.step()
+
+
+def no_step(model, optimizer, loss_fn, micro_batches):
+    optimizer.zero_grad()
+    for inputs, targets in micro_batches:
+        (loss_fn(model(inputs), targets) / len(micro_batches)).backward()
+
+
+@pytest.mark.parametrize("fn", [accumulation_step, accumulation_step_set_to_none])
+def test_accumulation_step_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_accumulation_step, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (the_bug, ["LAST micro-batch", "zero_grad() inside the loop"]),
+        (divided_but_zero_grad_inside, ["LAST micro-batch"]),
+        (zero_grad_moved_out_not_divided, ["times too large", "divide each loss"]),
+        (no_zero_grad, ["previous step's gradients leaked in"]),
+        (no_step, ["did not move"]),
+    ],
+)
+def test_accumulation_step_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_accumulation_step(fn, seed=1), *fragments)

@@ -1,6 +1,6 @@
-"""Checkers for notebook 10a (attention from first principles): scaled dot-product attention with a boolean
-mask, splitting the model dimension into heads, and a sliding-window mask. References are PyTorch's own
-``F.scaled_dot_product_attention`` and plain loops over positions."""
+"""Checkers for notebook 10a (attention from first principles): causal attention (a find-the-bug exercise: the
+mask applied after the softmax), splitting the model dimension into heads, and a sliding-window mask. References
+are PyTorch's own ``F.scaled_dot_product_attention`` and plain loops over positions."""
 
 from __future__ import annotations
 
@@ -14,66 +14,61 @@ from course_utils.practice.checks._common import random_sources
 from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, show, tensor_problem
 
 
-def _as_output(got: object) -> object:
-    """Accept ``output`` or ``(output, weights)``: the notebook's own function returns both."""
-    return got[0] if isinstance(got, tuple) and len(got) == 2 else got
+# --- Find the bug: causal attention ----------------------------------------------------------------------------
+def _causal_hint(weights: object, out: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
+    """Name what is wrong with a causal attention whose output differs from PyTorch's."""
+    length = q.shape[-2]
+    future = torch.ones(length, length, dtype=torch.bool).triu(1)
+    if isinstance(weights, torch.Tensor) and weights.shape == (*q.shape[:-1], length):
+        sums = weights.sum(-1)
+        if not bool(torch.isfinite(weights).all()):
+            return ("the weights hold -inf or NaN: -inf belongs in the SCORES before the softmax, which turns it "
+                    "into a weight of exactly 0")
+        if bool((weights[..., future].abs() > 1e-6).any()):
+            return ("a query puts weight on a LATER key: the future leaks into the output (the causal mask must "
+                    "blank the keys after each query, the upper triangle)")
+        if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
+            return (f"the rows of the weights sum to {sums.min().item():.2f} ... {sums.max().item():.2f}, not 1: "
+                    "zeroing weights AFTER the softmax leaves each row short of 1; mask the scores before it")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if torch.allclose(out, scores.masked_fill(future, 0.0).softmax(-1) @ v, atol=1e-5, rtol=1e-4):
+        return ("a masked score of 0 still gets a weight e^0 / sum after the softmax: fill with float('-inf'), "
+                "whose exponential is exactly 0")
+    return "mask the SCORES (future keys -> -inf), then softmax over the keys (dim=-1), then @ value"
 
 
-# --- Exercise 1: attention ------------------------------------------------------------------------------------
-@exercise("10a", "attention")
-def check_attention(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
-    """Check ``attention(query, key, value, mask=None)``: ``softmax(Q K^T / sqrt(d_k)) V`` over the last two
-    dimensions (``[..., queries, d_k]``, ``[..., keys, d_k]``, ``[..., keys, d_v]``), where a boolean ``mask``
-    (broadcastable to ``[..., queries, keys]``) is True where a query may attend. Returning ``(output, weights)``
-    is accepted too. Compared with ``F.scaled_dot_product_attention`` on random shapes and masks."""
+@exercise("10a", "causal_attention")
+def check_causal_attention(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``causal_attention(query, key, value)`` -> ``(output, weights)`` for ``[batch, heads, T, d]`` inputs:
+    query ``i`` attends keys ``0 .. i`` only, each row of ``weights`` ``[batch, heads, T, T]`` sums to 1, and a
+    change at a later position never changes an earlier output. Compared with
+    ``F.scaled_dot_product_attention(..., is_causal=True)``."""
     rng, gen = random_sources(seed)
 
     def body(current: dict[str, str]) -> None:
-        require_callable(fn, "function", "check_attention(attention)")
-        for trial in range(trials):
-            batch, heads, queries, keys = rng.randint(1, 3), rng.randint(1, 3), rng.randint(1, 6), rng.randint(2, 6)
-            d_k, d_v = rng.choice([2, 4, 16]), rng.randint(1, 5)
-            q = torch.randn(batch, heads, queries, d_k, generator=gen) * 2
-            k = torch.randn(batch, heads, keys, d_k, generator=gen) * 2
-            v = torch.randn(batch, heads, keys, d_v, generator=gen)
-            mask = None
-            if trial % 3:  # a random mask that leaves every query at least one key
-                mask = torch.rand(queries, keys, generator=gen) < 0.6
-                mask[torch.arange(queries), torch.randint(keys, (queries,), generator=gen)] = True
-            shown = "None" if mask is None else f"bool {tuple(mask.shape)}"
-            case = current["case"] = (f"attention(q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, "
-                                      f"mask={shown})")
-            want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            got = _as_output(fn(q.clone(), k.clone(), v.clone(), None if mask is None else mask.clone()))
-            if problem := tensor_problem(got, want, atol=1e-5, rtol=1e-4):
-                raise fail(case, show(want), show(got), f"{problem}; {_attention_hint(got, q, k, v, mask)}")
+        require_callable(fn, "function", "check_causal_attention(causal_attention)")
+        for _ in range(trials):
+            batch, heads, length = rng.randint(1, 3), rng.randint(1, 3), rng.randint(2, 7)
+            d_k, d_v = rng.choice([2, 4, 8]), rng.randint(1, 5)
+            q = torch.randn(batch, heads, length, d_k, generator=gen) * 2
+            k = torch.randn(batch, heads, length, d_k, generator=gen) * 2
+            v = torch.randn(batch, heads, length, d_v, generator=gen)
+            case = current["case"] = f"causal_attention(q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)})"
+            want = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            got = fn(q.clone(), k.clone(), v.clone())
+            if not (isinstance(got, tuple) and len(got) == 2):
+                raise fail(case, "a tuple (output, weights)", got, "return both: output, weights")
+            out, weights = got
+            if problem := tensor_problem(out, want, atol=1e-5, rtol=1e-4):
+                hint = _causal_hint(weights, out, q, k, v) if isinstance(out, torch.Tensor) else "return the output"
+                raise fail(case, show(want), show(out), f"{problem}; {hint}")
+            want_weights = (q @ k.transpose(-2, -1) / math.sqrt(d_k)).masked_fill(
+                torch.ones(length, length, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+            if problem := tensor_problem(weights, want_weights, atol=1e-5, rtol=1e-4):
+                raise fail(case + " (the weights)", show(want_weights), show(weights),
+                           f"{problem}; {_causal_hint(weights, out, q, k, v)}")
 
-    return run_check("attention", trials, body)
-
-
-def _attention_hint(got: object, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> str:
-    """Name the usual mistake when ``got`` equals a plausible wrong formula."""
-    if not isinstance(got, torch.Tensor):
-        return "return the attention output, a tensor of shape [..., queries, d_v]"
-    scores = q @ k.transpose(-2, -1)
-    scaled = scores / math.sqrt(q.shape[-1])
-
-    def output(s: torch.Tensor, keep: torch.Tensor | None, dim: int = -1) -> torch.Tensor:
-        if keep is not None:
-            s = s.masked_fill(~keep, float("-inf"))
-        return s.softmax(dim=dim).nan_to_num(0.0) @ v
-
-    candidates = [
-        (output(scores, mask), "divide the scores by sqrt(d_k) = sqrt(query.shape[-1]) before the softmax"),
-        (output(scaled, mask, dim=-2), "the softmax runs over the KEYS (dim=-1): each query's weights sum to 1"),
-        (output(scaled, None), "apply the mask: masked_fill(~mask, float('-inf')) before the softmax"),
-    ]
-    if mask is not None:
-        candidates.append((output(scaled, ~mask), "True means MAY attend: fill where the mask is False (~mask)"))
-    for wrong, hint in candidates:
-        if got.shape == wrong.shape and torch.allclose(got, wrong, atol=1e-5, rtol=1e-4):
-            return hint
-    return "scores = q @ k.transpose(-2, -1) / sqrt(d_k); mask; softmax over the last dim; @ v"
+    return run_check("causal_attention", trials, body)
 
 
 # --- Exercise 2: splitting into heads ---------------------------------------------------------------------------

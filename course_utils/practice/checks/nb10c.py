@@ -1,5 +1,6 @@
 """Checkers for notebook 10c (a modern decoder, from its parts): RMSNorm, rotary position embeddings in the
-rotate-half convention of transformers' Llama, and ``repeat_kv`` for grouped-query attention.
+rotate-half convention of transformers' Llama, ``repeat_kv`` for grouped-query attention, and a find-the-bug
+attention layer with both (values rotated, key/value heads tiled instead of repeated in place).
 
 The references are written out here (in float64, then compared in float32) so a check needs no model; they are
 the formulas of ``transformers.models.llama.modeling_llama`` (``LlamaRMSNorm``, ``rotate_half`` +
@@ -12,6 +13,7 @@ import random
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from course_utils.practice.checks._common import random_sources
 from course_utils.practice.grading import CheckResult, exercise, fail, require_callable, run_check, tensor_problem
@@ -180,3 +182,57 @@ def check_repeat_kv(fn: Callable, trials: int = 20, seed: int | None = None) -> 
                 raise fail(case, want, got, f"{problem}; {hint}")
 
     return run_check("repeat_kv", trials, body)
+
+
+# --- Find the bug: RoPE + grouped-query attention --------------------------------------------------------------
+def _gqa_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                   rotate_values: bool = False, tile: bool = False) -> torch.Tensor:
+    """Causal GQA with RoPE on q and k (``rotate_values``, ``tile``: the two mistakes the exercise plants)."""
+    group = q.shape[1] // k.shape[1]
+    q, k = reference_apply_rope(q, cos, sin), reference_apply_rope(k, cos, sin)
+    if rotate_values:
+        v = reference_apply_rope(v, cos, sin)
+    if tile:
+        k, v = k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)
+    else:
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+@exercise("10c", "rope_gqa_attention")
+def check_rope_gqa_attention(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``rope_gqa_attention(q, k, v, cos, sin)``: ``q`` ``[batch, n_heads, T, d]``, ``k``, ``v``
+    ``[batch, n_kv_heads, T, d]``, ``cos``, ``sin`` ``[T, d]``: queries and keys (not values) rotated in the
+    rotate-half convention, key/value head ``h // (n_heads // n_kv_heads)`` serving query head ``h``, causal
+    attention. Always with fewer key/value heads than query heads."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_rope_gqa_attention(rope_gqa_attention)")
+        for _ in range(trials):
+            n_kv, group = rng.randint(2, 3), rng.randint(2, 3)
+            batch, length, head_dim = rng.randint(1, 2), rng.randint(2, 6), rng.choice([4, 8])
+            q = torch.randn(batch, n_kv * group, length, head_dim, generator=gen)
+            k, v = (torch.randn(batch, n_kv, length, head_dim, generator=gen) for _ in range(2))
+            cos, sin = rope_cos_sin(torch.arange(length), head_dim, 10_000.0)
+            case = current["case"] = (f"rope_gqa_attention(q {tuple(q.shape)}, k {tuple(k.shape)}, "
+                                      f"v {tuple(v.shape)}, cos, sin {tuple(cos.shape)})")
+            want = _gqa_reference(q, k, v, cos, sin)
+            got = fn(q.clone(), k.clone(), v.clone(), cos.clone(), sin.clone())
+            if problem := tensor_problem(got, want, atol=1e-5, rtol=1e-4):
+                values = ("the values are rotated too: RoPE turns queries and keys so that their SCORE depends on "
+                          "the distance; a value is what a token contributes, and rotating it by its position "
+                          "mixes its features (position 0, angle 0, is the only one left unchanged)")
+                tiled = ("key/value head h must serve the CONSECUTIVE query heads h * group ... (h + 1) * group "
+                         "- 1 (0, 0, 1, 1 ...); repeat(1, group, 1, 1) tiles them (0, 1, 0, 1 ...): "
+                         "repeat_interleave(group, dim=1)")
+                hint = _first_hint(got, [
+                    (_gqa_reference(q, k, v, cos, sin, rotate_values=True), values),
+                    (_gqa_reference(q, k, v, cos, sin, tile=True), tiled),
+                    (_gqa_reference(q, k, v, cos, sin, rotate_values=True, tile=True),
+                     values + "; and then: " + tiled),
+                ], "rotate q and k (not v) with x * cos + rotate_half(x) * sin, repeat_interleave k and v over "
+                   "dim 1, then causal attention")
+                raise fail(case, want, got, f"{problem}; {hint}")
+
+    return run_check("rope_gqa_attention", trials, body)

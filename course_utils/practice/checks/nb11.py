@@ -1,5 +1,7 @@
-"""Checkers for notebook 11 (gradient accumulation): the memory of a training step, accumulation over uneven
-micro-batches equal to the large batch, and the token-level loss pieces that make padded accumulation exact."""
+"""Checkers for notebook 11 (gradient accumulation): the memory of a training step, one accumulated optimizer
+step (a find-the-bug exercise: zero_grad inside the micro-batch loop, the loss not divided by their number),
+accumulation over uneven micro-batches equal to the large batch, and the token-level loss pieces that make
+padded accumulation exact."""
 
 from __future__ import annotations
 
@@ -133,6 +135,76 @@ def check_accumulate_gradients(fn: Callable, trials: int = 20, seed: int | None 
                            "the whole batch's mean: sum of (micro-batch mean x its size) / number of examples")
 
     return run_check("accumulate_gradients", trials, body)
+
+
+# --- Find the bug: one accumulated optimizer step --------------------------------------------------------------
+def _sgd_step(model: nn.Module, grads: list[torch.Tensor], lr: float) -> torch.Tensor:
+    """The flat parameters after a plain SGD step with ``grads``."""
+    return torch.cat([(p.detach() - lr * g).flatten() for p, g in zip(model.parameters(), grads)])
+
+
+def _grads_of(model: nn.Module, loss: torch.Tensor) -> list[torch.Tensor]:
+    return [g.detach() for g in torch.autograd.grad(loss, list(model.parameters()))]
+
+
+@exercise("11", "accumulation_step")
+def check_accumulation_step(fn: Callable, trials: int = 20, seed: int | None = None) -> CheckResult:
+    """Check ``accumulation_step(model, optimizer, loss_fn, micro_batches)``: ONE optimizer step with the gradient of
+    the mean loss over all the (equally big) micro-batches, as if they were one batch: ``zero_grad`` once before
+    the first micro-batch (an earlier step's gradients must not leak in), each micro-batch's loss divided by their
+    number, ``optimizer.step()`` once at the end. Checked with plain SGD, which shows any error of scale."""
+    rng, gen = random_sources(seed)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_accumulation_step(accumulation_step)")
+        for trial in range(trials):
+            k, size, features, lr = rng.randint(2, 5), rng.randint(2, 6), rng.randint(1, 4), 0.1
+            micro_batches = [(torch.randn(size, features, generator=gen, dtype=torch.float64),
+                              torch.randn(size, 1, generator=gen, dtype=torch.float64)) for _ in range(k)]
+            model = _net(rng, features)
+            reference = copy.deepcopy(model)
+            stale = trial % 2 == 0
+            old = [torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in model.parameters()]
+            if stale:  # the previous step's gradients, still in .grad
+                for p, g in zip(model.parameters(), old):
+                    p.grad = g.clone()
+            x, y = torch.cat([b[0] for b in micro_batches]), torch.cat([b[1] for b in micro_batches])
+            loss_fn = nn.MSELoss()
+            full = _grads_of(reference, loss_fn(reference(x), y))
+            last = _grads_of(reference, loss_fn(reference(micro_batches[-1][0]), micro_batches[-1][1]))
+            want = _sgd_step(reference, full, lr)
+            optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+            case = current["case"] = (f"accumulation_step(model, SGD(lr={lr}), MSELoss(), {k} micro-batches of "
+                                      f"{size} examples)" + (" with the previous step's gradients in .grad"
+                                                             if stale else ""))
+            fn(model, optimizer, loss_fn, [(a.clone(), b.clone()) for a, b in micro_batches])
+            got = torch.cat([p.detach().flatten() for p in model.parameters()])
+            if problem := tensor_problem(got, want, atol=1e-12, rtol=1e-9):
+                start = torch.cat([p.detach().flatten() for p in reference.parameters()])
+                candidates = [
+                    (start, "the parameters did not move: call optimizer.step() once, after the last micro-batch"),
+                    (_sgd_step(reference, last, lr), "only the LAST micro-batch's gradient reached the step: "
+                     "zero_grad() inside the loop wipes what the earlier micro-batches added to .grad"),
+                    (_sgd_step(reference, [g / k for g in last], lr), "only the LAST micro-batch's gradient "
+                     "reached the step: zero_grad() inside the loop wipes what the earlier micro-batches added"),
+                    (_sgd_step(reference, [g * k for g in full], lr), f"the step is {k} times too large: the "
+                     f"{k} micro-batch means were added up; divide each loss by the number of micro-batches"),
+                    (_sgd_step(reference, [g + o for g, o in zip(full, old)], lr), "the previous step's "
+                     "gradients leaked in: zero_grad() once, before the first micro-batch"),
+                    (_sgd_step(reference, [g * k + o for g, o in zip(full, old)], lr), "the previous step's "
+                     "gradients leaked in (zero_grad() once, before the first micro-batch), and the micro-batch "
+                     "losses are not divided by their number"),
+                ]
+                hint = ("zero_grad() once, then for each micro-batch (loss / number of micro-batches).backward(), "
+                        "then ONE optimizer.step()")
+                for wrong, text in candidates:
+                    if tensor_problem(got, wrong, atol=1e-12, rtol=1e-9) is None:
+                        hint = text
+                        break
+                raise fail(case + "; the parameters after the call", show(want, 120), show(got, 120),
+                           f"{problem}; {hint}")
+
+    return run_check("accumulation_step", trials, body)
 
 
 # --- Exercise 3: token-level loss pieces ----------------------------------------------------------------------

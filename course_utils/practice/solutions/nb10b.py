@@ -7,12 +7,15 @@ exercise is not solved yet, so that the rest of the lesson runs.
 # ruff: noqa
 
 import torch
+import torch.nn.functional as F
 
 
-def decoder_inputs(labels, bos_id, pad_id):
-    start = torch.full((labels.shape[0], 1), bos_id, dtype=labels.dtype)
-    shifted = torch.cat([start, labels[:, :-1]], dim=1)
-    return shifted.masked_fill(shifted == -100, pad_id)
+def teacher_forcing_loss(decoder, labels, bos_id, pad_id):
+    start = torch.full_like(labels[:, :1], bos_id)
+    decoder_input_ids = torch.cat([start, labels[:, :-1]], dim=1)  # shifted right: step t reads label t - 1
+    decoder_input_ids = decoder_input_ids.masked_fill(decoder_input_ids == -100, pad_id)
+    logits = decoder(decoder_input_ids)
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)  # padding not counted
 
 
 def smoothed_loss(logits, labels, epsilon):
@@ -22,20 +25,22 @@ def smoothed_loss(logits, labels, epsilon):
     return ((1 - epsilon) * nll - epsilon * log_p.mean(dim=-1)).mean()
 
 
-def token_budget_batches(lengths, max_tokens):
-    batches, batch, longest = [], [], 0
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if batch and max(longest, lengths[i]) * (len(batch) + 1) > max_tokens:
+def pair_budget_batches(source_lengths, target_lengths, max_tokens):
+    def cost(batch):  # each side padded to its own longest sentence
+        return len(batch) * (max(source_lengths[i] for i in batch) + max(target_lengths[i] for i in batch))
+
+    batches, batch = [], []
+    for i in sorted(range(len(source_lengths)), key=lambda i: source_lengths[i] + target_lengths[i]):
+        if batch and cost([*batch, i]) > max_tokens:
             batches.append(batch)
-            batch, longest = [], 0
+            batch = []
         batch.append(i)
-        longest = max(longest, lengths[i])
     return batches + [batch] if batch else batches
 
 
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
-    'shift_right': 'decoder_inputs',
+    'teacher_forcing_loss': 'teacher_forcing_loss',
     'smoothed_loss': 'smoothed_loss',
-    'token_budget_batches': 'token_budget_batches',
+    'token_budget_batches': 'pair_budget_batches',
 }

@@ -7,6 +7,7 @@ exercise is not solved yet, so that the rest of the lesson runs.
 # ruff: noqa
 
 import torch
+import torch.nn.functional as F
 
 
 def rms_norm(x, weight, eps):
@@ -25,9 +26,22 @@ def repeat_kv(x, n_rep):
     return x.reshape(batch, n_kv_heads * n_rep, length, head_dim)
 
 
+def rope_gqa_attention(q, k, v, cos, sin):
+    group = q.shape[1] // k.shape[1]  # query heads per key/value head
+
+    def rotate(x):  # x * cos + rotate_half(x) * sin, as in apply_rope
+        first, second = x.chunk(2, dim=-1)
+        return x * cos + torch.cat((-second, first), dim=-1) * sin
+
+    q, k = rotate(q), rotate(k)  # positions enter the scores only: values are not rotated
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # head h reads kv head h // group
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
     'rms_norm': 'rms_norm',
     'apply_rope': 'apply_rope',
     'repeat_kv': 'repeat_kv',
+    'rope_gqa_attention': 'rope_gqa_attention',
 }

@@ -18,6 +18,14 @@ def training_memory_bytes(model, optimizer: str, bytes_per_value: int = 4) -> in
     return bytes_per_value * (every + trainable * (1 + states))
 
 
+def accumulation_step(model, optimizer, loss_fn, micro_batches):
+    optimizer.zero_grad()  # once per step: backward must ADD the micro-batches' gradients
+    for inputs, targets in micro_batches:
+        loss = loss_fn(model(inputs), targets) / len(micro_batches)  # each carries 1/k of the mean
+        loss.backward()
+    optimizer.step()
+
+
 def token_loss_sum_and_count(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
     """(sum of the cross-entropy over the real tokens, number of real tokens); label -100 marks padding."""
     loss_sum = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
@@ -39,6 +47,7 @@ def accumulate_gradients(model, loss_fn, inputs: torch.Tensor, targets: torch.Te
 # exercise -> the function or class the learner writes for it
 EXERCISES = {
     'training_memory': 'training_memory_bytes',
+    'accumulation_step': 'accumulation_step',
     'token_loss_sum': 'token_loss_sum_and_count',
     'accumulate_gradients': 'accumulate_gradients',
 }
