@@ -13,6 +13,7 @@ from checker_helpers import assert_accepted, assert_rejected, stub
 from torch import nn
 
 from course_utils.practice.checks.nb12 import (
+    check_causal_lm_loss,
     check_completion_labels,
     check_group_advantages,
     check_lora_linear,
@@ -260,7 +261,54 @@ def test_checkers_leave_the_global_rng_alone_and_are_fast() -> None:
     start = time.perf_counter()
     for checker, candidate in ((check_lora_linear, LoRALinear), (check_merge_lora, merge_lora),
                                (check_completion_labels, completion_labels),
+                               (check_causal_lm_loss, causal_lm_loss),
                                (check_group_advantages, group_advantages)):
         assert checker(candidate, trials=3)
     assert time.perf_counter() - start < 10
     assert torch.equal(torch.rand(3), expected_torch) and random.random() == expected_py
+
+
+# --- causal_lm_loss (find the bug) -----------------------------------------------------------------------------
+def causal_lm_loss(logits, labels):
+    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+
+
+def causal_lm_loss_gather(logits, labels):
+    targets = labels[:, 1:]
+    mask = targets != -100
+    logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+    return -(logp * mask).sum() / mask.sum()
+
+
+def lm_loss_unshifted(logits, labels):  # the bug the learner is given
+    return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+
+def lm_loss_per_sequence(logits, labels):
+    return torch.stack([nn.functional.cross_entropy(lg[:-1], lb[1:], ignore_index=-100)
+                        for lg, lb in zip(logits, labels)]).mean()
+
+
+@pytest.mark.parametrize("fn", [causal_lm_loss, causal_lm_loss_gather])
+def test_causal_lm_loss_accepts_correct_answers(fn) -> None:
+    assert_accepted(check_causal_lm_loss, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "fragments"),
+    [
+        (stub, ["not written yet"]),
+        (lm_loss_unshifted, ["off by one", "predicts token t + 1"]),
+        (lambda lg, lb: nn.functional.cross_entropy(lg[:, 1:].flatten(0, 1), lb[:, :-1].flatten()),
+         ["shifted the wrong way"]),
+        (lm_loss_per_sequence, ["not a mean of per-sequence means"]),
+        (lambda lg, lb: nn.functional.cross_entropy(lg[:, :-1].flatten(0, 1), lb[:, 1:].flatten(), reduction="sum"),
+         ["not their sum"]),
+        (lambda lg, lb: torch.tensor(causal_lm_loss(lg, lb).item()), ["backward()"]),
+        (lambda lg, lb: causal_lm_loss(lg, lb).item(), ["a tensor is expected"]),
+        (lambda lg, lb: nn.functional.cross_entropy(lg[:, :-1].flatten(0, 1), lb[:, 1:].flatten(),
+                                                    reduction="none"), ["shape"]),
+    ],
+)
+def test_causal_lm_loss_rejects_wrong_answers(fn, fragments: list[str]) -> None:
+    assert_rejected(check_causal_lm_loss(fn, seed=5), *fragments)

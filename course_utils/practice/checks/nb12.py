@@ -1,5 +1,6 @@
 """Checkers for notebook 12 (post-training): a LoRA linear layer, merging its update into the weight, the labels
-of a completion-only loss, and GRPO's group-relative advantages. Every case is a tiny random tensor or an
+of a completion-only loss, the loss of a causal LM (a find-the-bug exercise: the one-token shift) and GRPO's
+group-relative advantages. Every case is a tiny random tensor or an
 ``nn.Linear`` built here: no pretrained model is loaded."""
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def check_completion_labels(fn: Callable, trials: int = 10, seed: int | None = N
     return run_check("completion_labels", trials, body)
 
 
-# --- Exercise 4: GRPO's group-relative advantages ---------------------------------------------------------------
+# --- Exercise 5: GRPO's group-relative advantages ---------------------------------------------------------------
 @exercise("12", "group_advantages")
 def check_group_advantages(fn: Callable, trials: int = 10, seed: int | None = None) -> CheckResult:
     """Check ``group_advantages(rewards, group_size)``: ``rewards`` [N] holds consecutive groups of
@@ -238,3 +239,74 @@ def check_group_advantages(fn: Callable, trials: int = 10, seed: int | None = No
                 raise fail(case, want, got, f"{problem}; {hint}")
 
     return run_check("group_advantages", trials, body)
+
+
+# --- Exercise 4 (find the bug): the loss of a causal language model ---------------------------------------------
+def _lm_loss_case(rng: random.Random, gen: torch.Generator, confident: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random logits [B, T, V] and labels [B, T]: -100 on a prompt prefix and on right padding. ``confident``:
+    the logit at position t puts almost all probability on token t + 1 (a model that predicts perfectly)."""
+    batch, length, vocab = rng.randint(2, 3), rng.randint(5, 9), rng.randint(5, 11)
+    ids = torch.randint(0, vocab, (batch, length), generator=gen)
+    labels = ids.clone()
+    for b in range(batch):
+        prompt, pad = rng.randint(1, length - 3), rng.randint(0, 2)
+        labels[b, :prompt] = IGNORE
+        if pad:
+            labels[b, length - pad :] = IGNORE
+    logits = torch.randn(batch, length, vocab, generator=gen)
+    if confident:
+        logits[:, :-1].scatter_(-1, ids[:, 1:, None], 12.0)
+    return logits, labels
+
+
+@exercise("12", "causal_lm_loss")
+def check_causal_lm_loss(fn: Callable, trials: int = 10, seed: int | None = None) -> CheckResult:
+    """Check ``causal_lm_loss(logits, labels)``: ``logits`` [B, T, V] from a causal LM, ``labels`` [B, T] with -100
+    on the tokens that are not trained on. The logit at position t predicts token t + 1, so the loss compares
+    ``logits[:, :-1]`` with ``labels[:, 1:]``; it is one mean of the cross-entropy over every label that is not
+    -100 in the batch (as ``model(..., labels=labels).loss`` of a Hugging Face causal LM), a scalar tensor that
+    stays connected to ``logits``."""
+    rng, gen = random_sources(seed)
+
+    def ce(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                           ignore_index=IGNORE, reduction=reduction)
+
+    def body(current: dict[str, str]) -> None:
+        require_callable(fn, "function", "check_causal_lm_loss(causal_lm_loss)")
+        for trial in range(trials):
+            logits, labels = _lm_loss_case(rng, gen, confident=trial % 2 == 0)
+            case = current["case"] = (f"causal_lm_loss(logits of shape {tuple(logits.shape)}"
+                                      f"{' (each position sure of the NEXT token)' if trial % 2 == 0 else ''}, "
+                                      f"labels={labels.tolist()})")
+            want = ce(logits[:, :-1], labels[:, 1:])
+            leaf = logits.clone().requires_grad_(True)
+            got = fn(leaf, labels.clone())
+            if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.requires_grad:
+                raise fail(case, f"a scalar tensor connected to logits: {want.item():.4f}", show(got),
+                           "keep the loss a tensor computed from logits (no .item(), no torch.tensor(...)): the "
+                           "trainer calls backward() on it")
+            if isinstance(got, torch.Tensor) and got.dim() == 1 and got.numel() == 1:
+                got = got.reshape(())
+            if problem := tensor_problem(got, want, atol=1e-4, rtol=1e-4):
+                hint = ("compare logits[:, :-1] with labels[:, 1:] and average the cross-entropy over every label "
+                        "that is not -100")
+                if isinstance(got, torch.Tensor) and got.numel() == 1:
+                    value = got.detach().double().reshape(())
+                    per_row = torch.stack([ce(logits[b : b + 1, :-1], labels[b : b + 1, 1:])
+                                           for b in range(len(labels))]).mean()
+                    wrong = {
+                        "off by one: the logit at position t predicts token t + 1, so position t must be scored "
+                        "against labels[:, t + 1]: compare logits[:, :-1] with labels[:, 1:]": ce(logits, labels),
+                        "shifted the wrong way: logits[:, :-1] (positions 0 .. T-2) predict labels[:, 1:] "
+                        "(tokens 1 .. T-1)": ce(logits[:, 1:], labels[:, :-1]),
+                        "one mean over every trained token of the batch, not a mean of per-sequence means": per_row,
+                        "the mean over the trained tokens, not their sum": ce(logits[:, :-1], labels[:, 1:], "sum"),
+                    }
+                    for text, candidate in wrong.items():
+                        if torch.allclose(value, candidate.double(), atol=1e-4, rtol=1e-4):
+                            hint = text
+                            break
+                raise fail(case, want, got, f"{problem}; {hint}")
+
+    return run_check("causal_lm_loss", trials, body)

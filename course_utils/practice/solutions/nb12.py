@@ -8,6 +8,7 @@ exercise is not solved yet, so that the rest of the lesson runs.
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class LoRALinear(nn.Module):
@@ -37,6 +38,11 @@ def completion_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor,
     return input_ids.masked_fill(in_prompt | (attention_mask == 0), -100)
 
 
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over every label that is not -100 (logits [B, T, V], labels [B, T])."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+
+
 def group_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     """(reward - group mean) / (group std + 1e-4) for consecutive groups of group_size rewards."""
     grouped = rewards.view(-1, group_size)
@@ -49,5 +55,6 @@ EXERCISES = {
     'lora_linear': 'LoRALinear',
     'merge_lora': 'merge_lora',
     'completion_labels': 'completion_labels',
+    'causal_lm_loss': 'causal_lm_loss',
     'group_advantages': 'group_advantages',
 }
