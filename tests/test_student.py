@@ -51,6 +51,7 @@ PRACTICE = {
     "10c_modern_decoder": "10c",
     "11_gradient_accumulation": "11",
     "12_post_training": "12",
+    "12b_preference_optimization": "12b",
     "13_precision_and_compilation": "13",
     "14_distributed_training": "14",
 }
