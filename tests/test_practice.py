@@ -224,7 +224,10 @@ def test_run_all_of_a_student_edition_with_broken_answers_completes(tmp_path: Pa
     assert result.status == "ok", result.error
     text = (tmp_path / "out" / "01_tensors.ipynb").read_text()
     assert "your cell has a syntax error" in text and "my bug" in text
-    assert "progress: 0 of 3 exercises passed; 3 failing (windows_view, broadcast_shape, pairwise_sq_dists)" in text
+    # the fourth exercise, softmax_rows, is a find-the-bug one: the student edition starts from its buggy code
+    line = re.search(r"progress: 0 of 4 exercises passed; 4 failing \(([^)]*)\)", text)
+    assert line is not None, "the progress line should count all four exercises as failing"
+    assert set(line.group(1).split(", ")) == {"windows_view", "broadcast_shape", "softmax_rows", "pairwise_sq_dists"}
 
 
 @pytest.mark.parametrize(

@@ -285,6 +285,8 @@ def test_every_checker_is_tested_against_wrong_answers() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef) and "rejects" in node.name:
                 rejecting |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id.startswith("check_")}
+                rejecting |= {n.attr for n in ast.walk(node)  # nb04.check_x(...)
+                              if isinstance(n, ast.Attribute) and n.attr.startswith("check_")}
     names = [name for prefix in PRACTICE.values() for name in grading.exercises_of(prefix)]
     checkers = {grading.REGISTRY[name].__name__ for name in names}
     assert checkers and not checkers - rejecting, f"checkers without wrong-answer tests: {sorted(checkers - rejecting)}"
