@@ -119,6 +119,15 @@ def link(href: str, text: str) -> str:
     return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
 
 
+def figures_of(executed: Path) -> list[tuple[str, bytes]]:
+    """The diagrams a notebook carries as cell attachments: (file name, PNG bytes)."""
+    import base64
+
+    nb = nbformat.read(executed, as_version=4)
+    return [(name, base64.b64decode(data["image/png"])) for cell in nb.cells if cell.cell_type == "markdown"
+            for name, data in cell.get("attachments", {}).items() if "image/png" in data]
+
+
 def stamp_markdown(page: Page, has_student: bool) -> str:
     """The freshness stamp and links shown at the top of a lesson page."""
     s = page.stamp
@@ -169,6 +178,10 @@ def page_notebook(page: Page, has_student: bool) -> nbformat.NotebookNode:
             cell.source = re.sub(r"^[ \t]*### END SOLUTION[ \t]*$", ":::", cell.source, flags=re.M)
         if tags:
             cell.metadata["tags"] = tags
+        if cell.cell_type == "markdown" and cell.get("attachments"):  # MyST-NB does not read attachments
+            for name in cell.attachments:
+                cell.source = cell.source.replace(f"attachment:{name}", f"figures/{name}")
+            del cell["attachments"]
         cells.append(cell)
     nb.cells = cells
     return nb
@@ -270,6 +283,9 @@ def stage(pages: list[Page], src: Path, smoke: bool) -> None:
         name = f"{page.stem}.ipynb"
         has_student = (STUDENT / name).is_file()
         nbformat.write(page_notebook(page, has_student), src / "lessons" / name)
+        for picture in figures_of(page.executed):  # the diagrams, as files beside the page
+            (src / "lessons" / "figures").mkdir(exist_ok=True)
+            (src / "lessons" / "figures" / picture[0]).write_bytes(picture[1])
         shutil.copy2(NOTEBOOKS / name, src / "_extra" / "downloads" / "notebooks" / name)
         if has_student:
             shutil.copy2(STUDENT / name, src / "_extra" / "downloads" / "student" / name)

@@ -105,6 +105,10 @@ def test_a_page_shows_the_stamp_and_folds_setup_and_exercises(tmp_path: Path) ->
     assert all("hide-input" in c.metadata.get("tags", []) for c in shown.cells
                if c.cell_type == "code" and BEGIN in c.source)
     assert not any(BEGIN in c.source for c in shown.cells if c.cell_type == "markdown")  # answers in a dropdown
+    assert "figures/attention_matrix.png" in "".join(c.source for c in shown.cells)  # diagrams as files
+    assert not any(c.get("attachments") for c in shown.cells)
+    assert ("attention_matrix.png", (ROOT / "notebooks" / "figures" / "attention_matrix.png").read_bytes()) in \
+        website.figures_of(page.executed)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
