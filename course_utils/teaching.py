@@ -34,8 +34,15 @@ def link(href: str, text: str) -> str:
 
 def outcomes(nb: nbformat.NotebookNode) -> list[str]:
     """The learning outcomes: the bullet list of the title cell."""
-    return [line.lstrip("-* ").strip() for line in nb.cells[0].source.splitlines()
-            if re.match(r"\s*[-*]\s+\S", line)]
+    items: list[str] = []
+    for line in nb.cells[0].source.splitlines():
+        if re.match(r"\s*[-*]\s+\S", line):
+            items.append(line.strip()[1:].strip())
+        elif items and line.startswith("  ") and line.strip():  # a continuation line of the last item
+            items[-1] += " " + line.strip()
+        elif not line.strip() and items:
+            items.append("")
+    return [item for item in items if item]
 
 
 def _text(node: ast.AST) -> str | None:
@@ -114,7 +121,7 @@ def notes_markdown(page: Any, nb: nbformat.NotebookNode, lesson: syllabus.Lesson
     prefix = page.stem.split("_")[0]
     cpu, gpu = run_times.get("cpu", {}).get(page.stem), run_times.get("gpu", {}).get(page.stem)
     shown = page.stamp
-    lines = [f"# Teaching notes: {page.number} {page.title}", "",
+    lines = [f"# Teaching notes: {page.label}", "",
              f"[Lesson page](../lessons/{page.stem}.ipynb) · {link(f'../slides/{page.stem}.html', 'slides')}", "",
              "## Learning outcomes", *([f"- {o}" for o in outcomes(nb)] or ["- (see the lesson's introduction)"]), "",
              "## Before class",
@@ -158,7 +165,7 @@ def schedule_markdown(pages: list[Any], lessons: dict[str, syllabus.Lesson]) -> 
     lines = ["# Schedule", "", f"Study time in all: about {sum(minutes) / 60:.0f} hours (the syllabus' estimates).",
              "", f"## A {TERM_WEEKS}-week term", "", "| week | lessons | study |", "|---|---|---|"]
     for week, group in enumerate(split(minutes, TERM_WEEKS), start=1):
-        names = ", ".join(f"[{pages[i].number} {pages[i].title}](../lessons/{pages[i].stem}.ipynb)" for i in group)
+        names = ", ".join(f"[{pages[i].label}](../lessons/{pages[i].stem}.ipynb)" for i in group)
         lines.append(f"| {week} | {names} | {sum(minutes[i] for i in group)} min |")
     days = max(WORKSHOP_DAYS, -(-sum(minutes) // WORKSHOP_DAY_MINUTES))
     lines += ["", f"## A {WORKSHOP_DAYS}-day workshop", "",
@@ -182,7 +189,7 @@ def write_kit(pages: list[Any], lessons: dict[str, syllabus.Lesson], dest: Path)
         written.append(path)
     (dest / "schedule.md").write_text(schedule_markdown(pages, lessons), encoding="utf-8")
     toc = "\n".join(["schedule", *(p.stem for p in pages)])
-    slides = "\n".join(f"- {link(f'../slides/{p.stem}.html', f'{p.number} {p.title}')}" for p in pages)
+    slides = "\n".join(f"- {link(f'../slides/{p.stem}.html', p.label)}" for p in pages)
     (dest / "index.md").write_text(f"""# For instructors
 
 The kit for teaching this course live: a [schedule](schedule.md) for a 12-week term or a 5-day workshop,

@@ -68,12 +68,17 @@ class Page:
     def number(self) -> str:
         return self.stem.split("_")[0]
 
+    @property
+    def label(self) -> str:
+        """The title with the lesson's number in front (once: most titles start with it)."""
+        return self.title if self.title.startswith(self.number) else f"{self.number} {self.title}"
+
 
 def title_of(nb: nbformat.NotebookNode) -> str:
     """The first ``# `` heading of a notebook (its title), without markup."""
     for cell in nb.cells[:2]:
         if cell.cell_type == "markdown" and (match := re.search(r"^#\s+(.+)$", cell.source, re.M)):
-            return re.sub(r"[*_`]", "", match.group(1)).strip()
+            return re.sub(r"[*`]", "", match.group(1)).strip()
     return "Untitled"
 
 
@@ -233,7 +238,8 @@ def index_markdown(pages: list[Page], lessons: dict[str, syllabus.Lesson], smoke
         needs = lesson.prerequisites if lesson else ""
         study = f"{lesson.minutes[0]}-{lesson.minutes[1]} min" if lesson and lesson.minutes[0] != lesson.minutes[1] \
             else f"{lesson.minutes[0]} min" if lesson else ""
-        rows.append(f"| {page.number} | [{page.title}](lessons/{page.stem}.ipynb) | {needs} | {study} | "
+        name = page.title.removeprefix(page.number).lstrip(" ·—-")
+        rows.append(f"| {page.number} | [{name}](lessons/{page.stem}.ipynb) | {needs} | {study} | "
                     f"{page.stamp.get('seconds', '?')} s on {page.stamp.get('device', '?')} |")
     mode = ("These pages show a **smoke run** (tiny sizes, to test the site): `make run` then `make site` shows "
             "the full-size results." if smoke else "Every page shows the outputs of a full-size run (`make run`).")

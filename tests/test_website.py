@@ -170,3 +170,13 @@ def test_the_publishing_workflow_calls_targets_that_exist() -> None:
 
 def test_the_favicon_is_a_png() -> None:
     assert website.favicon().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_notes_read_whole_outcomes_and_name_a_lesson_once() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "05_rnn_sequence_classification.ipynb", as_version=4)
+    goals = teaching.outcomes(nb)
+    assert len(goals) >= 4 and goals[0].endswith("`nn.Embedding`;"), goals[0]  # continuation lines joined
+    page = website.Page("05_rnn_sequence_classification", website.title_of(nb), Path("x"), {})
+    assert page.label.startswith("05 · ") and not page.label.startswith("05 05")
+    title = website.title_of(nbformat.read(ROOT / "notebooks" / "00_python_for_pytorch.ipynb", as_version=4))
+    assert "no_grad" in title  # underscores of code names kept
